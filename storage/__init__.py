@@ -1,0 +1,1 @@
+"""The shared store: SQLite through aiosqlite; the only package that contains SQL."""
