@@ -35,6 +35,12 @@ def placeholders(template: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(template) if field}
 
 
+class Html(str):
+    """Text that is already HTML (for example, lines rendered from the catalog): not escaped again."""
+
+    __slots__ = ()
+
+
 class Catalog:
     """All languages' messages; unknown languages fall back to the default one."""
 
@@ -55,7 +61,10 @@ class Catalog:
 
     def text(self, lang: str, key: str, **params: Any) -> str:
         """A message for HTML parse mode: parameters (user values) are escaped."""
-        escaped = {name: html.escape(str(value), quote=False) for name, value in params.items()}
+        escaped = {
+            name: value if isinstance(value, Html) else html.escape(str(value), quote=False)
+            for name, value in params.items()
+        }
         return self.raw(lang, key).format(**escaped)
 
     def label(self, lang: str, key: str, **params: Any) -> str:

@@ -1,0 +1,32 @@
+"""Business rules: scope, validation, transactions. No Telegram types, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.services.invites import InviteService
+from bot.services.members import MemberService
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a handler may call, built once per process in ``post_init``."""
+
+    db: Database
+    clock: Clock
+    settings: Settings
+    members: MemberService
+    invites: InviteService
+
+    @classmethod
+    def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
+        return cls(
+            db=db,
+            clock=clock,
+            settings=settings,
+            members=MemberService(db, clock),
+            invites=InviteService(db, clock),
+        )

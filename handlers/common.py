@@ -1,0 +1,68 @@
+"""What every handler needs: who is speaking, in which language, and how to answer them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from telegram import Message, ReplyKeyboardMarkup, InlineKeyboardMarkup, Update
+
+from bot.context import BotContext
+from bot.models import Member
+from locales import language_for
+
+Markup = ReplyKeyboardMarkup | InlineKeyboardMarkup
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The person behind an update; ``member`` is None for strangers and deactivated members."""
+
+    user_id: int
+    chat_id: int
+    member: Member | None
+    lang: str
+
+
+async def caller(update: Update, context: BotContext) -> Caller | None:
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is None or chat is None:
+        return None
+    member = await context.services.members.identify(user.id)
+    lang = language_for(
+        member.locale if member else None, user.language_code, context.settings.locale
+    )
+    return Caller(user_id=user.id, chat_id=chat.id, member=member, lang=lang)
+
+
+def lang_of(update: Update, context: BotContext, member: Member | None = None) -> str:
+    """Language without a store read, for places (the error handler) that must not fail."""
+    user = update.effective_user
+    return language_for(
+        member.locale if member else None,
+        user.language_code if user else None,
+        context.settings.locale,
+    )
+
+
+def t(context: BotContext, lang: str, key: str, **params: Any) -> str:
+    return context.catalog.text(lang, key, **params)
+
+
+async def say(
+    update: Update,
+    context: BotContext,
+    lang: str,
+    key: str,
+    *,
+    markup: Markup | None = None,
+    **params: Any,
+) -> Message | None:
+    """Send a catalog message to the update's chat."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await context.bot.send_message(
+        chat.id, t(context, lang, key, **params), reply_markup=markup
+    )

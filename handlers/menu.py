@@ -1,0 +1,85 @@
+"""The actions a member sees: the persistent keyboard, /help and the command menu.
+
+One table drives all three, so a feature appears in each exactly when it exists and the member's
+roles allow it. A later feature adds one row here and its handler module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from telegram import BotCommand, KeyboardButton, ReplyKeyboardMarkup
+
+from bot import scope
+from bot.models import Member
+from locales import Catalog
+
+KEYBOARD_COLUMNS = 3
+
+
+@dataclass(frozen=True)
+class Action:
+    """A command; ``button`` is set when it also sits on the reply keyboard."""
+
+    command: str
+    visible: Callable[[Member], bool]
+    button: bool = False
+
+    @property
+    def help_key(self) -> str:
+        return f"help.{self.command}"
+
+    @property
+    def button_key(self) -> str:
+        return f"menu.{self.command}"
+
+
+def _everyone(_: Member) -> bool:
+    return True
+
+
+def _inviters(member: Member) -> bool:
+    return bool(scope.invitable_roles(member))
+
+
+ACTIONS: tuple[Action, ...] = (
+    Action("me", _everyone, button=True),
+    Action("help", _everyone, button=True),
+    Action("lang", _everyone),
+    Action("invite", _inviters),
+    Action("cancel", _everyone),
+)
+
+STRANGER_COMMANDS = ("start", "help")
+
+
+def actions_for(member: Member) -> list[Action]:
+    return [a for a in ACTIONS if a.visible(member)]
+
+
+def keyboard(catalog: Catalog, lang: str, member: Member) -> ReplyKeyboardMarkup:
+    buttons = [KeyboardButton(catalog.label(lang, a.button_key)) for a in actions_for(member) if a.button]
+    rows = [buttons[i : i + KEYBOARD_COLUMNS] for i in range(0, len(buttons), KEYBOARD_COLUMNS)]
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
+
+
+def member_commands(catalog: Catalog, lang: str, member: Member) -> list[BotCommand]:
+    return [
+        BotCommand(a.command, catalog.label(lang, f"command.{a.command}"))
+        for a in actions_for(member)
+    ]
+
+
+def stranger_commands(catalog: Catalog, lang: str) -> list[BotCommand]:
+    return [BotCommand(c, catalog.label(lang, f"command.{c}")) for c in STRANGER_COMMANDS]
+
+
+def button_commands(catalog: Catalog) -> dict[str, str]:
+    """Every keyboard label in every language → its command, for routing button presses."""
+    return {
+        catalog.label(lang, a.button_key): a.command
+        for lang in catalog.languages
+        for a in ACTIONS
+        if a.button
+    }

@@ -1,0 +1,145 @@
+"""Reads and writes for operator imports, all inside the importer's single transaction.
+
+The importer validates against the same snapshot it then writes to, so every function here takes
+the transaction's :class:`Writer` rather than the database: a bot write between the check and
+the write cannot slip in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from bot.models import VILLAGE_ROLES
+from storage.db import Writer
+
+REGION_FIELDS = ("parent_code", "level", "name", "kind", "lat", "lon", "radius_m")
+HOUSEHOLD_FIELDS = (
+    "village_code",
+    "head_name",
+    "size",
+    "status",
+    "causes",
+    "measure",
+    "helper_name",
+    "helper_member_id",
+    "income",
+    "phone",
+    "notes",
+)
+
+
+def _columns(fields: Mapping[str, Any], allowed: tuple[str, ...]) -> list[str]:
+    """Column names for dynamic SQL, refused unless they are the fixed ones above."""
+    unknown = set(fields) - set(allowed)
+    if unknown:
+        raise ValueError(f"not an importable column: {sorted(unknown)}")
+    return list(fields)
+
+
+async def regions(tx: Writer) -> dict[str, dict[str, Any]]:
+    """Every region's importable fields, by code."""
+    rows = await tx.fetchall(f"SELECT code, {', '.join(REGION_FIELDS)} FROM regions")
+    return {row["code"]: {name: row[name] for name in REGION_FIELDS} for row in rows}
+
+
+async def villages_with_households(tx: Writer) -> set[str]:
+    """Villages that must stay villages, because households hang off them."""
+    rows = await tx.fetchall("SELECT DISTINCT village_code FROM households")
+    return {row["village_code"] for row in rows}
+
+
+async def _path_of(tx: Writer, code: str | None) -> str:
+    if code is None:
+        return "/"
+    row = await tx.fetchone("SELECT path FROM regions WHERE code = ?", (code,))
+    if row is None:
+        raise ValueError(f"parent region {code!r} is not stored yet")
+    return str(row["path"])
+
+
+async def insert_region(tx: Writer, code: str, fields: Mapping[str, Any]) -> None:
+    """Insert below an already stored parent, deriving ``path`` from the parent's."""
+    names = _columns(fields, REGION_FIELDS)
+    path = f"{await _path_of(tx, fields.get('parent_code'))}{code}/"
+    marks = ", ".join("?" * (len(names) + 2))
+    await tx.execute(
+        f"INSERT INTO regions (code, path, {', '.join(names)}) VALUES ({marks})",
+        (code, path, *(fields[name] for name in names)),
+    )
+
+
+async def update_region(tx: Writer, code: str, changes: Mapping[str, Any]) -> None:
+    """Apply ``changes``; a new parent moves the whole subtree by rewriting its path prefix."""
+    names = _columns(changes, REGION_FIELDS)
+    if "parent_code" in changes:
+        old = await _path_of(tx, code)
+        new = f"{await _path_of(tx, changes['parent_code'])}{code}/"
+        # substr rather than LIKE: codes may contain '_' or '%'. Every path ends in its own code,
+        # so rewritten paths cannot collide with any other row's while the statement runs.
+        await tx.execute(
+            "UPDATE regions SET path = ? || substr(path, ?)"
+            " WHERE substr(path, 1, ?) = ?",
+            (new, len(old) + 1, len(old), old),
+        )
+    if names:
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        await tx.execute(
+            f"UPDATE regions SET {assignments} WHERE code = ?",
+            (*(changes[name] for name in names), code),
+        )
+
+
+async def households(tx: Writer) -> dict[str, dict[str, Any]]:
+    """Every household's importable fields by registry number; ``causes`` as a list of codes."""
+    rows = await tx.fetchall(f"SELECT registry_no, {', '.join(HOUSEHOLD_FIELDS)} FROM households")
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        fields = {name: row[name] for name in HOUSEHOLD_FIELDS}
+        fields["causes"] = json.loads(fields["causes"])
+        found[row["registry_no"]] = fields
+    return found
+
+
+async def village_helpers(tx: Writer) -> dict[tuple[str, str], set[int]]:
+    """Active members holding a village role, by (village code, name), to link helpers by name."""
+    roles = sorted(role.value for role in VILLAGE_ROLES)
+    rows = await tx.fetchall(
+        "SELECT DISTINCT ms.region_code, m.name, m.id FROM members m"
+        " JOIN memberships ms ON ms.member_id = m.id"
+        " WHERE m.active = 1 AND ms.region_code IS NOT NULL"
+        f" AND ms.role IN ({', '.join('?' * len(roles))})",
+        roles,
+    )
+    found: dict[tuple[str, str], set[int]] = {}
+    for row in rows:
+        found.setdefault((row["region_code"], row["name"]), set()).add(int(row["id"]))
+    return found
+
+
+def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
+    encoded = dict(fields)
+    if "causes" in encoded:
+        encoded["causes"] = json.dumps(list(encoded["causes"]))
+    return encoded
+
+
+async def insert_household(tx: Writer, registry_no: str, fields: Mapping[str, Any]) -> None:
+    values = _encode(fields)
+    names = _columns(values, HOUSEHOLD_FIELDS)
+    marks = ", ".join("?" * (len(names) + 1))
+    await tx.execute(
+        f"INSERT INTO households (registry_no, {', '.join(names)}) VALUES ({marks})",
+        (registry_no, *(values[name] for name in names)),
+    )
+
+
+async def update_household(tx: Writer, registry_no: str, changes: Mapping[str, Any]) -> None:
+    values = _encode(changes)
+    names = _columns(values, HOUSEHOLD_FIELDS)
+    assignments = ", ".join(f"{name} = ?" for name in names)
+    await tx.execute(
+        f"UPDATE households SET {assignments} WHERE registry_no = ?",
+        (*(values[name] for name in names), registry_no),
+    )
