@@ -59,7 +59,7 @@ def normalize_header(text: str) -> str:
 
 
 def read_table(path: Path, aliases: Mapping[str, str], required: Collection[str]) -> Table:
-    """Read ``path``; ``aliases`` maps each accepted header (any language) to its canonical column."""
+    """Read ``path``; ``aliases`` maps every accepted header (any language) to a canonical name."""
     suffix = path.suffix.casefold()
     if suffix == ".csv":
         raw = _read_csv(path)
@@ -142,7 +142,9 @@ def _header_columns(header: Sequence[str], aliases: Mapping[str, str]) -> list[s
             continue
         name = lookup.get(normalize_header(text))
         if name is None:
-            raise TableError(f"unknown column header '{_one_line(text)}' (known: {_known(aliases)})")
+            raise TableError(
+                f"unknown column header '{_one_line(text)}' (known: {_known(aliases)})"
+            )
         if name in seen:
             raise TableError(f"column '{name}' appears twice ('{seen[name]}' and '{text}')")
         seen[name] = text

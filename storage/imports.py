@@ -79,8 +79,7 @@ async def update_region(tx: Writer, code: str, changes: Mapping[str, Any]) -> No
         # substr rather than LIKE: codes may contain '_' or '%'. Every path ends in its own code,
         # so rewritten paths cannot collide with any other row's while the statement runs.
         await tx.execute(
-            "UPDATE regions SET path = ? || substr(path, ?)"
-            " WHERE substr(path, 1, ?) = ?",
+            "UPDATE regions SET path = ? || substr(path, ?) WHERE substr(path, 1, ?) = ?",
             (new, len(old) + 1, len(old), old),
         )
     if names:

@@ -137,7 +137,7 @@ class ImportFileError(Exception):
         return f"{where}: {self.reason}"
 
 
-class _Bad(Exception):
+class _RowError(Exception):
     """Why the row at hand is refused; the caller adds the file and row number."""
 
 
@@ -152,7 +152,7 @@ class _Vocabulary:
     def code(self, text: str) -> str:
         found = self.spellings.get(text.casefold())
         if found is None:
-            raise _Bad(f"unknown {self.column} {_quote(text)} (expected one of: {self.known})")
+            raise _RowError(f"unknown {self.column} {_quote(text)} (expected one of: {self.known})")
         return found
 
 
@@ -196,25 +196,25 @@ def _read(path: Path, columns: Mapping[str, str], required: Sequence[str]) -> Ta
 def _required(row: Row, column: str) -> str:
     text = row.get(column)
     if not text:
-        raise _Bad(f"{column} is required")
+        raise _RowError(f"{column} is required")
     return text
 
 
 def _code(text: str, column: str) -> str:
     if "/" in text:
-        raise _Bad(f"{column} {_quote(text)} must not contain '/'")
+        raise _RowError(f"{column} {_quote(text)} must not contain '/'")
     return text
 
 
 def _number(text: str, column: str) -> float:
     if not _NUMBER.fullmatch(text):
-        raise _Bad(f"{column} must be a number, got {_quote(text)}")
+        raise _RowError(f"{column} must be a number, got {_quote(text)}")
     return float(text)
 
 
 def _positive_int(text: str, column: str) -> int:
     if not _WHOLE.fullmatch(text) or int(text) < 1:
-        raise _Bad(f"{column} must be a whole number of at least 1, got {_quote(text)}")
+        raise _RowError(f"{column} must be a whole number of at least 1, got {_quote(text)}")
     return int(text)
 
 
@@ -223,16 +223,16 @@ def _centre(row: Row) -> Fields:
     if not lat_text and not lon_text:
         return {"lat": None, "lon": None}
     if not lat_text or not lon_text:
-        raise _Bad("lat and lon must be given together, or both left empty")
+        raise _RowError("lat and lon must be given together, or both left empty")
     lat, lon = _number(lat_text, "lat"), _number(lon_text, "lon")
     if not -90 <= lat <= 90:
-        raise _Bad(f"lat must be between -90 and 90, got {_quote(lat_text)}")
+        raise _RowError(f"lat must be between -90 and 90, got {_quote(lat_text)}")
     if not -180 <= lon <= 180:
-        raise _Bad(f"lon must be between -180 and 180, got {_quote(lon_text)}")
+        raise _RowError(f"lon must be between -180 and 180, got {_quote(lon_text)}")
     crs_text = row.get("crs")
     crs = _CRS_ALIASES.get(re.sub(r"[\s_-]", "", crs_text).casefold()) if crs_text else "wgs84"
     if crs is None:
-        raise _Bad(f"unknown crs {_quote(crs_text)} (expected one of: wgs84, gcj02, bd09)")
+        raise _RowError(f"unknown crs {_quote(crs_text)} (expected one of: wgs84, gcj02, bd09)")
     point = _TO_WGS84[crs](lat, lon)
     return {
         "lat": round(point.lat, COORDINATE_DECIMALS),
@@ -283,12 +283,12 @@ def _parse_household(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
         income_text = row.get("income")
         income = _number(income_text, "income") if income_text else None
         if income is not None and income < 0:
-            raise _Bad(f"income must not be negative, got {_quote(income_text)}")
+            raise _RowError(f"income must not be negative, got {_quote(income_text)}")
         fields["income"] = income
     if "phone" in columns:
         phone = row.get("phone")
         if phone and not _PHONE.fullmatch(phone):
-            raise _Bad(f"phone may hold only digits, '+', '-' and spaces, got {_quote(phone)}")
+            raise _RowError(f"phone may hold only digits, '+', '-' and spaces, got {_quote(phone)}")
         fields["phone"] = phone or None
     if "notes" in columns:
         fields["notes"] = row.get("notes") or None
@@ -314,8 +314,10 @@ def _parse_all(
         try:
             key, fields = parse(row, table.columns)
             if key in first_row:
-                raise _Bad(f"{key_column} {_quote(key)} already appears in row {first_row[key]}")
-        except _Bad as exc:
+                raise _RowError(
+                    f"{key_column} {_quote(key)} already appears in row {first_row[key]}"
+                )
+        except _RowError as exc:
             raise ImportFileError(path.name, str(exc), row.number) from None
         first_row[key] = row.number
         parsed.append(_Parsed(row, key, fields))
@@ -343,7 +345,7 @@ def _level_label(level: str) -> str:
 
 
 def _plan_regions(
-    parsed: Sequence[_Parsed], stored: Mapping[str, Fields], with_households: set[str]
+    file: str, parsed: Sequence[_Parsed], stored: Mapping[str, Fields], with_households: set[str]
 ) -> list[_Planned]:
     """Check the tree the file would leave behind; order rows so parents are written first."""
     defaults: Fields = {
@@ -365,11 +367,9 @@ def _plan_regions(
     depth: dict[str, int] = {}
     for item in parsed:
         try:
-            depth[item.key] = _check_region(
-                item.key, final, children, in_file, with_households
-            )
-        except _Bad as exc:
-            raise ImportFileError("", str(exc), item.row.number) from None
+            depth[item.key] = _check_region(item.key, final, children, in_file, with_households)
+        except _RowError as exc:
+            raise ImportFileError(file, str(exc), item.row.number) from None
     order = sorted(range(len(parsed)), key=lambda index: (depth[parsed[index].key], index))
     return [
         _Planned(parsed[index].key, stored.get(parsed[index].key), final[parsed[index].key])
@@ -384,33 +384,35 @@ def _check_region(
     in_file: set[str],
     with_households: set[str],
 ) -> int:
-    """Raise ``_Bad`` for the first rule the region breaks; return its depth in the final tree."""
+    """Raise ``_RowError`` for the first rule the region breaks; return its final depth."""
     fields = final[code]
     level, parent = fields["level"], fields["parent_code"]
     if fields["kind"] is not None and level != Level.VILLAGE:
-        raise _Bad(f"kind {_quote(fields['kind'])} is only for villages, not a {_level_label(level)}")
+        raise _RowError(
+            f"kind {_quote(fields['kind'])} is only for villages, not a {_level_label(level)}"
+        )
     if code in with_households and level != Level.VILLAGE:
-        raise _Bad(f"region {_quote(code)} has households, so its level must stay village")
+        raise _RowError(f"region {_quote(code)} has households, so its level must stay village")
     if parent is not None and parent not in final:
-        raise _Bad(f"unknown parent_code {_quote(parent)}: not in the store or in this file")
+        raise _RowError(f"unknown parent_code {_quote(parent)}: not in the store or in this file")
     chain = [code]
     ancestor = parent
     while ancestor is not None:
         if ancestor == code:
-            raise _Bad(f"parent_code makes a cycle: {' → '.join([*chain, code])}")
+            raise _RowError(f"parent_code makes a cycle: {' → '.join([*chain, code])}")
         if ancestor in chain:
             break  # a cycle further up; the row of a region inside it reports it
         chain.append(ancestor)
         ancestor = final[ancestor]["parent_code"]
     if parent is not None and LEVEL_RANK[final[parent]["level"]] >= LEVEL_RANK[level]:
-        raise _Bad(
+        raise _RowError(
             f"a {_level_label(level)} cannot be under {_quote(parent)}, "
             f"a {_level_label(final[parent]['level'])}"
         )
     for child in children.get(code, []):
         child_level = final[child]["level"]
         if child not in in_file and LEVEL_RANK[child_level] <= LEVEL_RANK[level]:
-            raise _Bad(
+            raise _RowError(
                 f"a {_level_label(level)} cannot be above its existing child "
                 f"{_quote(child)}, a {_level_label(child_level)}"
             )
@@ -435,18 +437,29 @@ async def _apply(
             await insert(tx, plan.key, plan.record)
             after = {key_column: plan.key, **plan.record}
             await audit.record(
-                tx, at=at, actor=actor, action="import.create", entity=entity,
-                entity_id=plan.key, after=after,
-            )  # fmt: skip
+                tx,
+                at=at,
+                actor=actor,
+                action="import.create",
+                entity=entity,
+                entity_id=plan.key,
+                after=after,
+            )
             created += 1
         elif changed:
             before = {name: plan.stored[name] for name in changed}
             after = {name: plan.record[name] for name in changed}
             await update(tx, plan.key, after)
             await audit.record(
-                tx, at=at, actor=actor, action="import.update", entity=entity,
-                entity_id=plan.key, before=before, after=after,
-            )  # fmt: skip
+                tx,
+                at=at,
+                actor=actor,
+                action="import.update",
+                entity=entity,
+                entity_id=plan.key,
+                before=before,
+                after=after,
+            )
             updated += 1
         else:
             unchanged += 1
@@ -461,10 +474,7 @@ async def import_regions(db: Database, clock: Clock, path: Path, actor: str) -> 
     async with db.transaction() as tx:
         stored = await store.regions(tx)
         with_households = await store.villages_with_households(tx)
-        try:
-            plans = _plan_regions(parsed, stored, with_households)
-        except ImportFileError as exc:
-            raise ImportFileError(path.name, exc.reason, exc.row) from None
+        plans = _plan_regions(path.name, parsed, stored, with_households)
         return await _apply(
             tx, clock, actor, "region", "code", plans, store.insert_region, store.update_region
         )
