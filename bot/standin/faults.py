@@ -38,7 +38,7 @@ class Fault:
     status: int = 502
 
 
-class ConnectionDropped(Exception):  # noqa: N818 - it names the event, like ConnectionReset
+class ConnectionDropped(Exception):
     """The server hangs up without answering; transports turn it into their own failure."""
 
 
