@@ -23,7 +23,7 @@ ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CAL
 CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
 
 
-class MissingToken(Exception):
+class MissingTokenError(Exception):
     """``ZHUCUN_BOT_TOKEN`` is needed to talk to a Bot API server."""
 
 
@@ -36,7 +36,7 @@ def build_application(
 ) -> ZhucunApp:
     """Build the Application; ``request`` replaces the network (tests, the in-process stand-in)."""
     if settings.bot_token is None:
-        raise MissingToken()
+        raise MissingTokenError()
     token = settings.bot_token.get_secret_value()
     install_redaction([token])
     job_queue: JobQueue[BotContext] = JobQueue()

@@ -122,7 +122,8 @@ async def _invite(db: Database, args: argparse.Namespace) -> int:
         days=args.days,
         operator=_operator(),
     )
-    print(f"role: {invite.role.value}  region: {invite.region_code or '-'}  name: {invite.name or '-'}")
+    region, name = invite.region_code or "-", invite.name or "-"
+    print(f"role: {invite.role.value}  region: {region}  name: {name}")
     print(f"expires: {invite.expires_at.isoformat(timespec='minutes')}")
     print("send this to the invitee: /start " + invite.code)
     print(invite.code)

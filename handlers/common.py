@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Message, ReplyKeyboardMarkup, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, Update
 
 from bot.context import BotContext
 from bot.models import Member

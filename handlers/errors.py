@@ -28,7 +28,11 @@ async def on_error(update: object, context: BotContext) -> None:
         return
     lang = lang_of(update, context)
     try:
-        member = await context.services.members.identify(update.effective_user.id) if update.effective_user else None
+        member = (
+            await context.services.members.identify(update.effective_user.id)
+            if update.effective_user
+            else None
+        )
         lang = lang_of(update, context, member)
     except Exception:  # the store itself may be what failed; answer in Telegram's language
         log.debug("could not read the member's language", exc_info=True)

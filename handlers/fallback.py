@@ -18,7 +18,10 @@ async def unknown_command(update: Update, context: BotContext) -> None:
         await say(update, context, who.lang, "start.stranger")
         return
     await say(
-        update, context, who.lang, "fallback.unknown_command",
+        update,
+        context,
+        who.lang,
+        "fallback.unknown_command",
         markup=keyboard(context.catalog, who.lang, who.member),
     )
 
@@ -33,7 +36,7 @@ async def nothing_to_cancel(update: Update, context: BotContext) -> None:
 
 
 async def anything_else(update: Update, context: BotContext) -> None:
-    """Text, stickers, media outside a flow: strangers learn how to register, members get the menu."""
+    """Text, stickers or media outside a flow: strangers learn to register, members see the menu."""
     who = await caller(update, context)
     if who is None:
         return
@@ -41,7 +44,10 @@ async def anything_else(update: Update, context: BotContext) -> None:
         await say(update, context, who.lang, "start.stranger")
         return
     await say(
-        update, context, who.lang, "fallback.hint",
+        update,
+        context,
+        who.lang,
+        "fallback.hint",
         markup=keyboard(context.catalog, who.lang, who.member),
     )
 

@@ -16,9 +16,7 @@ async def group_command(update: Update, context: BotContext) -> None:
     username = context.bot.username
     if text and "@" in text.split()[0] and not text.split()[0].endswith(f"@{username}"):
         raise ApplicationHandlerStop  # addressed to another bot
-    await say(
-        update, context, lang_of(update, context), "group.use_private", username=username
-    )
+    await say(update, context, lang_of(update, context), "group.use_private", username=username)
     raise ApplicationHandlerStop
 
 

@@ -6,9 +6,9 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from locales import Html
 from handlers.common import caller, say, t
 from handlers.menu import actions_for, keyboard
+from locales import Html
 
 
 async def show_help(update: Update, context: BotContext) -> None:

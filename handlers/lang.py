@@ -6,8 +6,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.context import BotContext
-from handlers.common import Caller, caller, say
 from handlers.commands import publish_member_commands
+from handlers.common import Caller, caller, say
 from handlers.menu import keyboard
 from locales import LANGUAGES
 
@@ -23,7 +23,9 @@ async def lang_command(update: Update, context: BotContext) -> None:
         return
     if not context.args:
         buttons = [
-            InlineKeyboardButton(context.catalog.label(code, "lang.name"), callback_data=f"{CALLBACK_PREFIX}{code}")
+            InlineKeyboardButton(
+                context.catalog.label(code, "lang.name"), callback_data=f"{CALLBACK_PREFIX}{code}"
+            )
             for code in LANGUAGES
         ]
         await say(update, context, who.lang, "lang.choose", markup=InlineKeyboardMarkup([buttons]))
@@ -49,7 +51,9 @@ async def _switch(update: Update, context: BotContext, who: Caller, lang: str) -
         await say(update, context, who.lang, "lang.usage")
         return
     member = await context.services.members.set_language(who.member, lang)
-    await say(update, context, lang, "lang.switched", markup=keyboard(context.catalog, lang, member))
+    await say(
+        update, context, lang, "lang.switched", markup=keyboard(context.catalog, lang, member)
+    )
     await publish_member_commands(context, who.chat_id, member, lang)
 
 

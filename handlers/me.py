@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from locales import Html
 from handlers.common import caller, say, t
+from locales import Html
 
 
 async def me(update: Update, context: BotContext) -> None:

@@ -59,7 +59,9 @@ def actions_for(member: Member) -> list[Action]:
 
 
 def keyboard(catalog: Catalog, lang: str, member: Member) -> ReplyKeyboardMarkup:
-    buttons = [KeyboardButton(catalog.label(lang, a.button_key)) for a in actions_for(member) if a.button]
+    buttons = [
+        KeyboardButton(catalog.label(lang, a.button_key)) for a in actions_for(member) if a.button
+    ]
     rows = [buttons[i : i + KEYBOARD_COLUMNS] for i in range(0, len(buttons), KEYBOARD_COLUMNS)]
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 

@@ -6,8 +6,8 @@ from telegram import Update
 from telegram.ext import CommandHandler
 
 from bot.context import BotContext
-from handlers.common import caller, say, t
 from handlers.commands import publish_member_commands
+from handlers.common import caller, say, t
 from handlers.menu import keyboard
 
 
@@ -21,14 +21,18 @@ async def start(update: Update, context: BotContext) -> None:
             await say(update, context, who.lang, "start.need_code")
         else:
             markup = keyboard(context.catalog, who.lang, who.member)
-            await say(update, context, who.lang, "start.already", markup=markup, name=who.member.name)
+            await say(
+                update, context, who.lang, "start.already", markup=markup, name=who.member.name
+            )
         return
     registration = await context.services.invites.redeem(
         context.args[0], telegram_user_id=user.id, telegram_name=user.full_name
     )
     member = registration.member
     lang = who.lang  # a new member has chosen nothing yet, so Telegram's language applies
-    region = registration.region.name if registration.region else t(context, lang, "start.everywhere")
+    region = (
+        registration.region.name if registration.region else t(context, lang, "start.everywhere")
+    )
     await say(
         update,
         context,

@@ -36,7 +36,7 @@ def placeholders(template: str) -> set[str]:
 
 
 class Html(str):
-    """Text that is already HTML (for example, lines rendered from the catalog): not escaped again."""
+    """Text that is already HTML (such as lines rendered from the catalog): not escaped again."""
 
     __slots__ = ()
 

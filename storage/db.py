@@ -57,11 +57,7 @@ class Database:
 
     @classmethod
     async def open(cls, path: Path) -> Database:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            # Household data is personal: the store is owner-only from its first byte.
-            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-            os.close(fd)
+        await asyncio.to_thread(_create_private, path)
         writer = await _connect(path)
         await _pragma(writer, "journal_mode=WAL")
         reader = await _connect(path)
@@ -175,6 +171,13 @@ class Writer:
         async with self._conn.execute(sql, tuple(params)) as cur:
             row: sqlite3.Row | None = await cur.fetchone()
             return row
+
+
+def _create_private(path: Path) -> None:
+    """Household data is personal: the store is owner-only from its first byte."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
 
 
 async def _connect(path: Path) -> aiosqlite.Connection:

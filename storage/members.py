@@ -28,15 +28,17 @@ async def _with_memberships(db: Database, rows: Sequence[sqlite3.Row]) -> list[M
         return []
     ids = [row["id"] for row in rows]
     marks = ",".join("?" * len(ids))
-    grants = await db.fetchall(
-        f"{MEMBERSHIPS} WHERE ms.member_id IN ({marks}) ORDER BY ms.id", ids
-    )
+    grants = await db.fetchall(f"{MEMBERSHIPS} WHERE ms.member_id IN ({marks}) ORDER BY ms.id", ids)
     by_member: dict[int, list[Membership]] = {}
     for grant in grants:
         by_member.setdefault(grant["member_id"], []).append(_membership(grant))
     return [
         Member.model_validate(
-            {**dict(row), "active": bool(row["active"]), "memberships": by_member.get(row["id"], [])}
+            {
+                **dict(row),
+                "active": bool(row["active"]),
+                "memberships": by_member.get(row["id"], []),
+            }
         )
         for row in rows
     ]

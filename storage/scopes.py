@@ -15,7 +15,7 @@ def path_filter(column: str, roots: Roots) -> tuple[str, list[Any]]:
         return "1", []
     if not roots:
         return "0", []
-    # substr comparison rather than LIKE: codes may contain '_' and '%', which LIKE treats as wildcards.
+    # substr rather than LIKE: codes may contain '_' and '%', which LIKE treats as wildcards.
     clause = " OR ".join(f"substr({column}, 1, length(?)) = ?" for _ in roots)
     params: list[Any] = []
     for root in roots:

@@ -116,9 +116,7 @@ class InviteService:
             )
         return invite
 
-    async def redeem(
-        self, code: str, *, telegram_user_id: int, telegram_name: str
-    ) -> Registration:
+    async def redeem(self, code: str, *, telegram_user_id: int, telegram_name: str) -> Registration:
         """Spend a code: create (or reactivate) the member and add the membership at once."""
         now = self._clock.now()
         async with self._db.transaction() as tx:
@@ -141,7 +139,10 @@ class InviteService:
             if not await invite_repo.mark_used(tx, code, member_id, now):
                 raise InvalidInput("start.code_used")
             await member_repo.add_membership(
-                tx, member_id=member_id, role=invite.role, region_code=invite.region_code,
+                tx,
+                member_id=member_id,
+                role=invite.role,
+                region_code=invite.region_code,
                 created_at=now,
             )
             await audit.record(
@@ -151,7 +152,11 @@ class InviteService:
                 action="invite.redeem",
                 entity="invite",
                 entity_id=code,
-                after={"member": member_id, "role": invite.role.value, "region": invite.region_code},
+                after={
+                    "member": member_id,
+                    "role": invite.role.value,
+                    "region": invite.region_code,
+                },
             )
         member = await member_repo.get(self._db, member_id)
         if member is None:
