@@ -101,7 +101,9 @@ class Settings(BaseSettings):
     @classmethod
     def _secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
         # Telegram accepts only these characters in X-Telegram-Bot-Api-Secret-Token.
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()
+        ):
             raise ValueError("use 1-256 characters from A-Z, a-z, 0-9, _ and -")
         return value
 
