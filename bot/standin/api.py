@@ -178,6 +178,8 @@ class FakeTelegram:
         self._arrived = asyncio.Event()
         self._sent = asyncio.Event()
         self._poll_generation = 0
+        self.polling = asyncio.Event()
+        """Set while a long poll waits, so tests know the bot is listening without sleeping."""
 
     # --- the wire entry point -------------------------------------------------------------
 
@@ -315,10 +317,13 @@ class FakeTelegram:
             remaining = deadline - loop.time()
             if self._updates or remaining <= 0:
                 return self._updates[:limit]
+            self.polling.set()
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 return []
+            finally:
+                self.polling.clear()
 
     async def _delete_webhook(self, params: JsonDict) -> bool:
         self.webhook = {"url": ""}

@@ -43,3 +43,10 @@ async def http_bot(api: FakeTelegram, server: StandinServer) -> AsyncIterator[te
         api.token, base_url=server.base_url, base_file_url=server.file_url
     ) as over_http:
         yield over_http
+
+
+@pytest.fixture(params=["bot", "http_bot"])
+def any_bot(request: pytest.FixtureRequest) -> telegram.Bot:
+    """The same test through both transports."""
+    chosen: telegram.Bot = request.getfixturevalue(request.param)
+    return chosen
