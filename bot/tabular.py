@@ -4,11 +4,11 @@ Operators prepare imports in WPS or Excel and save either format, with English o
 headers; importers should see one shape and report row numbers exactly as the spreadsheet shows
 them (header = row 1), so both formats are reduced here to :class:`Table`.
 
-XLSX cells come back as the text the operator sees for the common cases: ``5119`` and ``511902.0``
-both read as ``"511902"``-style integers, other numbers use at most 15 significant digits (Excel's
-own precision). Leading zeros (``0001``) and digits beyond the 15th survive only when the cell is
-formatted as text, because Excel stores numbers, not what was typed; operators must format code
-and registry-number columns as text.
+XLSX cells come back as the text the operator sees for the common cases: a number cell holding
+``5119`` or ``511902.0`` reads as ``"5119"`` / ``"511902"``, other numbers use at most 15
+significant digits (Excel's own precision), dates read as ISO dates. Leading zeros (``0001``) and
+digits beyond the 15th survive only when the cell is formatted as text, because Excel stores the
+number, not what was typed: code and registry-number columns must be text cells in the workbook.
 """
 
 from __future__ import annotations
