@@ -116,3 +116,8 @@ async def add_membership(
 
 async def set_locale(tx: Writer, member_id: int, locale: str | None) -> None:
     await tx.execute("UPDATE members SET locale = ? WHERE id = ?", (locale, member_id))
+
+
+async def set_active(tx: Writer, member_id: int, active: bool) -> None:
+    """Deactivate (or reactivate) a member; an inactive member is treated as a stranger."""
+    await tx.execute("UPDATE members SET active = ? WHERE id = ?", (int(active), member_id))

@@ -69,6 +69,9 @@ class InviteService:
         if not 1 <= days <= MAX_DAYS:
             raise InvalidInput("invite.bad_days", limit=MAX_DAYS)
         region = await region_repo.get(self._db, region_code) if region_code else None
+        hidden = region is not None and not scope.may(inviter, scope.Capability.READ, region)
+        if operator is None and hidden:
+            region = None  # outside the inviter's scope: answered exactly like a missing one
         if region_code and region is None:
             raise InvalidInput("invite.unknown_region", code=region_code)
         if role.level is None and region is not None:
