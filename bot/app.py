@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from telegram.constants import ParseMode, UpdateType
-from telegram.ext import AIORateLimiter, ApplicationBuilder, ContextTypes, Defaults, JobQueue
+from telegram.ext import (
+    AIORateLimiter,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    ContextTypes,
+    Defaults,
+    JobQueue,
+)
 from telegram.request import BaseRequest
 
 import handlers
@@ -33,10 +44,14 @@ def build_application(
     clock: Clock | None = None,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    update_processor: BaseUpdateProcessor | None = None,
 ) -> ZhucunApp:
     """Build the Application; ``request`` replaces the network (tests, the in-process stand-in)."""
     if settings.bot_token is None:
         raise MissingTokenError()
+    # Opt in to python-telegram-bot's timedelta durations (retry_after and friends) now, rather
+    # than living with a deprecation warning on every 429 until the next major version.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     token = settings.bot_token.get_secret_value()
     install_redaction([token])
     job_queue: JobQueue[BotContext] = JobQueue()
@@ -50,6 +65,8 @@ def build_application(
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
     )
+    if update_processor is not None:
+        builder = builder.concurrent_updates(update_processor)
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
     if settings.api_file_url:
@@ -63,6 +80,28 @@ def build_application(
     app.bot_data.clock = clock or SystemClock()
     handlers.register(app)
     return app
+
+
+@asynccontextmanager
+async def serving(app: ZhucunApp) -> AsyncIterator[ZhucunApp]:
+    """Initialize, run ``post_init`` and start the Application; undo it all on the way out.
+
+    ``run_polling`` does this itself; the playground and end-to-end tests drive the updater
+    directly and need the same lifecycle, including the store opened in ``post_init``.
+    """
+    await app.initialize()
+    try:
+        await _post_init(app)
+        await app.start()
+        try:
+            yield app
+        finally:
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            await app.stop()
+    finally:
+        await _post_shutdown(app)
+        await app.shutdown()
 
 
 async def _post_init(app: ZhucunApp) -> None:

@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     verbs.add_parser("run", help="poll Telegram (or ZHUCUN_API_BASE_URL)")
+    verbs.add_parser(
+        "demo", help="the playground: the real bot against a local stand-in, no token needed"
+    )
 
     db = verbs.add_parser("db", help="the store").add_subparsers(dest="db_verb", required=True)
     db.add_parser("migrate", help="apply migrations")
@@ -62,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.verb == "run":
         return run(settings)
+    if args.verb == "demo":
+        from bot.demo import run_demo
+
+        return run_demo(settings)
     handler = VERBS[(args.verb, getattr(args, "db_verb", None))]
     return asyncio.run(_with_store(settings, lambda db: handler(db, args)))
 
