@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 PREFIX = "ZHUCUN_"
 
@@ -117,6 +117,21 @@ class Settings(BaseSettings):
         return self.db.with_name(self.db.name + ".files")
 
 
+class _InjectedSettings(Settings):
+    """Settings from an injected mapping alone: the process environment and ``.env`` are unread."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Validate the settings; ``environ`` replaces the process environment and ``.env`` entirely."""
     try:
@@ -127,7 +142,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             for key, value in environ.items()
             if key.upper().startswith(PREFIX)
         }
-        return Settings.model_validate(values)
+        return _InjectedSettings.model_validate(values)
     except ValidationError as exc:
         raise SettingsError(_one_line(exc)) from None
 
