@@ -72,8 +72,7 @@ class Database:
         async with self._lock:
             await _run(
                 self._writer,
-                "CREATE TABLE IF NOT EXISTS schema_migrations"
-                " (name TEXT PRIMARY KEY)",
+                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)",
             )
             async with self._writer.execute("SELECT name FROM schema_migrations") as cur:
                 done = {row[0] for row in await cur.fetchall()}
@@ -97,9 +96,7 @@ class Database:
     async def integrity_check(self) -> list[str]:
         """SQLite's own integrity and foreign-key checks; empty when the store is sound."""
         problems = [
-            str(row[0])
-            for row in await self.fetchall("PRAGMA integrity_check")
-            if row[0] != "ok"
+            str(row[0]) for row in await self.fetchall("PRAGMA integrity_check") if row[0] != "ok"
         ]
         problems += [
             f"foreign key: {row['table']} row {row['rowid']} -> {row['parent']}"
