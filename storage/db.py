@@ -82,10 +82,16 @@ class Database:
                     continue
                 # executescript commits what came before it; BEGIN/COMMIT make the step atomic.
                 quoted = migration.name.replace("'", "''")
-                await self._writer.executescript(
-                    f"BEGIN IMMEDIATE;\n{migration.sql}\n"
-                    f"INSERT INTO schema_migrations (name) VALUES ('{quoted}');\nCOMMIT;"
-                )
+                try:
+                    await self._writer.executescript(
+                        f"BEGIN IMMEDIATE;\n{migration.sql}\n"
+                        f"INSERT INTO schema_migrations (name) VALUES ('{quoted}');\nCOMMIT;"
+                    )
+                except BaseException:
+                    # A failed script stops mid-way inside its BEGIN; undo it so the writer is free.
+                    if self._writer.in_transaction:
+                        await _run(self._writer, "ROLLBACK")
+                    raise
                 applied.append(migration.name)
             return applied
 
