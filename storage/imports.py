@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.models import VILLAGE_ROLES
 from storage.db import Writer
+from storage.households import key_columns
 
 REGION_FIELDS = ("parent_code", "level", "name", "kind", "lat", "lon", "radius_m")
 HOUSEHOLD_FIELDS = (
@@ -28,6 +29,8 @@ HOUSEHOLD_FIELDS = (
     "phone",
     "notes",
 )
+# Derived from head_name on every write, for the household search; never compared on import.
+SEARCH_FIELDS = ("head_pinyin", "head_initials")
 
 
 def _columns(fields: Mapping[str, Any], allowed: tuple[str, ...]) -> list[str]:
@@ -121,12 +124,14 @@ def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
     encoded = dict(fields)
     if "causes" in encoded:
         encoded["causes"] = json.dumps(list(encoded["causes"]))
+    if "head_name" in encoded:
+        encoded.update(key_columns(encoded["head_name"]))
     return encoded
 
 
 async def insert_household(tx: Writer, registry_no: str, fields: Mapping[str, Any]) -> None:
     values = _encode(fields)
-    names = _columns(values, HOUSEHOLD_FIELDS)
+    names = _columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS)
     marks = ", ".join("?" * (len(names) + 1))
     await tx.execute(
         f"INSERT INTO households (registry_no, {', '.join(names)}) VALUES ({marks})",
@@ -136,7 +141,7 @@ async def insert_household(tx: Writer, registry_no: str, fields: Mapping[str, An
 
 async def update_household(tx: Writer, registry_no: str, changes: Mapping[str, Any]) -> None:
     values = _encode(changes)
-    names = _columns(values, HOUSEHOLD_FIELDS)
+    names = _columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS)
     assignments = ", ".join(f"{name} = ?" for name in names)
     await tx.execute(
         f"UPDATE households SET {assignments} WHERE registry_no = ?",

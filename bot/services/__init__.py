@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.services.households import HouseholdService
 from bot.services.invites import InviteService
 from bot.services.members import MemberService
 from storage.db import Database
@@ -20,6 +21,7 @@ class Services:
     settings: Settings
     members: MemberService
     invites: InviteService
+    households: HouseholdService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
@@ -29,4 +31,5 @@ class Services:
             settings=settings,
             members=MemberService(db, clock),
             invites=InviteService(db, clock),
+            households=HouseholdService(db, clock),
         )
