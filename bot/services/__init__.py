@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from bot.clock import Clock
 from bot.config import Settings
+from bot.services.absences import AbsenceService
+from bot.services.checkins import CheckInService
 from bot.services.households import HouseholdService
 from bot.services.invites import InviteService
 from bot.services.members import MemberService
@@ -22,6 +24,8 @@ class Services:
     members: MemberService
     invites: InviteService
     households: HouseholdService
+    checkins: CheckInService
+    absences: AbsenceService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
@@ -32,4 +36,6 @@ class Services:
             members=MemberService(db, clock),
             invites=InviteService(db, clock),
             households=HouseholdService(db, clock),
+            checkins=CheckInService(db, clock, settings),
+            absences=AbsenceService(db, clock, settings),
         )
