@@ -16,6 +16,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import (
+    ApplicationHandlerStop,
     BaseHandler,
     CallbackQueryHandler,
     CommandHandler,
@@ -54,20 +55,56 @@ class Draft:
 
     message_id: int
     role: Role | None = None
-    region: Region | None = None
+    region_code: str | None = None
+    region_name: str | None = None
     page: int = 0
+
+    def choose(self, region: Region | None) -> None:
+        self.region_code = region.code if region else None
+        self.region_name = region.name if region else None
+
+    def data(self) -> dict[str, Any]:
+        """Plain values only, so that any persistence of ``user_data`` can store it."""
+        return {
+            "message_id": self.message_id,
+            "role": self.role.value if self.role else None,
+            "region_code": self.region_code,
+            "region_name": self.region_name,
+            "page": self.page,
+        }
+
+    @classmethod
+    def from_data(cls, data: object) -> Draft | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            role = data.get("role")
+            return cls(
+                message_id=int(data["message_id"]),
+                role=Role(role) if role else None,
+                region_code=data.get("region_code"),
+                region_name=data.get("region_name"),
+                page=int(data.get("page", 0)),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def _draft(context: BotContext) -> Draft | None:
-    draft = context.user_data.get(DRAFT_KEY) if context.user_data is not None else None
-    return draft if isinstance(draft, Draft) else None
+    if context.user_data is None:
+        return None
+    return Draft.from_data(context.user_data.get(DRAFT_KEY))
+
+
+def _keep(context: BotContext, draft: Draft) -> None:
+    if context.user_data is not None:
+        context.user_data[DRAFT_KEY] = draft.data()
 
 
 def _forget(context: BotContext) -> Draft | None:
     if context.user_data is None:
         return None
-    draft = context.user_data.pop(DRAFT_KEY, None)
-    return draft if isinstance(draft, Draft) else None
+    return Draft.from_data(context.user_data.pop(DRAFT_KEY, None))
 
 
 # --- step 1: /invite --------------------------------------------------------------------------
@@ -96,8 +133,7 @@ async def start_invite(update: Update, context: BotContext) -> int:
     sent = await say(update, context, who.lang, "invite_flow.choose_role", markup=_grid(buttons))
     if sent is None:
         return END
-    assert context.user_data is not None
-    context.user_data[DRAFT_KEY] = Draft(message_id=sent.message_id)
+    _keep(context, Draft(message_id=sent.message_id))
     return ROLE
 
 
@@ -112,14 +148,13 @@ async def choose_role(update: Update, context: BotContext) -> int | None:
     role = _role(value.removeprefix(ROLE_DATA))
     if role is None or role not in await context.services.invites.choices(member):
         return await _refuse(update, context, who)
-    draft.role, draft.region, draft.page = role, None, 0
-    if role.level is None:
-        return await _ask_name(update, context, who, draft)
-    regions = await context.services.invites.regions_for(member, role)
-    if not regions:
+    regions = await context.services.invites.regions_for(member, role) if role.level else []
+    if role.level is not None and not regions:
         return await _refuse(update, context, who)
-    if len(regions) == 1:
-        draft.region = regions[0]
+    draft.role, draft.page = role, 0
+    draft.choose(regions[0] if len(regions) == 1 else None)
+    _keep(context, draft)
+    if len(regions) <= 1:  # admin (no region) or the only region in scope
         return await _ask_name(update, context, who, draft)
     await _answer(update)
     await _show_regions(update, context, who, draft, regions)
@@ -141,6 +176,7 @@ async def turn_page(update: Update, context: BotContext) -> int | None:
     await _answer(update)
     if wanted != draft.page:  # an edit to the same page is refused by Telegram
         draft.page = wanted
+        _keep(context, draft)
         await _show_regions(update, context, who, draft, regions)
     return None
 
@@ -155,7 +191,8 @@ async def choose_region(update: Update, context: BotContext) -> int | None:
     region = next((r for r in regions if r.code == code), None)
     if region is None:
         return await _refuse(update, context, who)
-    draft.region = region
+    draft.choose(region)
+    _keep(context, draft)
     return await _ask_name(update, context, who, draft)
 
 
@@ -185,7 +222,7 @@ async def take_name(update: Update, context: BotContext) -> int | None:
     try:
         invite = await context.services.invites.create(
             role=draft.role,
-            region_code=draft.region.code if draft.region else None,
+            region_code=draft.region_code,
             name=name,
             inviter=who.member,
         )
@@ -202,7 +239,7 @@ async def take_name(update: Update, context: BotContext) -> int | None:
         await say(update, context, who.lang, error.key, **error.params)
         return END
     _forget(context)
-    await _announce(update, context, who, invite, draft.region)
+    await _announce(update, context, who, invite, draft.region_name)
     return END
 
 
@@ -264,11 +301,11 @@ async def _checked_press(
     if draft is None or message is None or message.message_id != draft.message_id:
         await query.answer(t(context, who.lang, "fallback.stale_button"), show_alert=True)
         return None
-    if who.member is None:
+    if who.member is None:  # deactivated since the flow began: it ends here
         await query.answer()
         _forget(context)
         await say(update, context, who.lang, "start.stranger")
-        return None
+        raise ApplicationHandlerStop(END)
     return who, who.member, draft, query.data or ""
 
 
@@ -342,7 +379,7 @@ async def _ask_name(update: Update, context: BotContext, who: Caller, draft: Dra
             who.lang,
             "invite_flow.ask_name",
             role=context.catalog.label(who.lang, f"role.{draft.role.value}"),
-            region=_region_name(context, who.lang, draft.region),
+            region=_region_name(context, who.lang, draft.region_name),
             limit=NAME_MAX,
         )
     )
@@ -350,7 +387,7 @@ async def _ask_name(update: Update, context: BotContext, who: Caller, draft: Dra
 
 
 async def _announce(
-    update: Update, context: BotContext, who: Caller, invite: Invite, region: Region | None
+    update: Update, context: BotContext, who: Caller, invite: Invite, region: str | None
 ) -> None:
     expires = invite.expires_at.astimezone(context.settings.zone)
     await say(
@@ -381,8 +418,8 @@ def deep_link(username: str, code: str) -> str:
     return f"https://t.me/{username}?start={code}"
 
 
-def _region_name(context: BotContext, lang: str, region: Region | None) -> str:
-    return region.name if region is not None else t(context, lang, "start.everywhere")
+def _region_name(context: BotContext, lang: str, region: str | None) -> str:
+    return region if region is not None else t(context, lang, "start.everywhere")
 
 
 def _role(value: str) -> Role | None:

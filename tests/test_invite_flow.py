@@ -316,6 +316,17 @@ async def test_timeout_ends_the_flow_with_a_message(bot: Harness) -> None:
     assert await invite_count(bot) == before
 
 
+async def test_member_deactivated_mid_flow_is_a_stranger(bot: Harness) -> None:
+    uid = TOWNSHIP.telegram_id
+    await bot.command(TOWNSHIP, "invite")
+    async with bot.services.db.transaction() as tx:
+        await tx.execute("UPDATE members SET active = 0 WHERE telegram_user_id = ?", (uid,))
+    await press(bot, uid, "第一书记")
+    assert "邀请链接" in bot.api.texts_to(uid)[-1]
+    assert (uid, uid) not in conversation(bot).timeout_jobs  # the flow is over
+    assert await invite_count(bot) == len(PERSONAS)
+
+
 async def test_flow_timeout_follows_settings(tmp_path: Path) -> None:
     async with running(tmp_path, env={"ZHUCUN_FLOW_TIMEOUT": "5"}) as harness:
         assert conversation(harness).conversation_timeout == timedelta(minutes=5)
