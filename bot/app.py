@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from telegram.constants import ParseMode, UpdateType
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
+    BaseHandler,
     BaseUpdateProcessor,
     ContextTypes,
     Defaults,
@@ -21,9 +23,11 @@ import handlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import BotContext, BotData, ZhucunApp
+from bot.intake import InboxProcessor, Intake, StoringHTTPXRequest, StoringUpdatesRequest
 from bot.logging_setup import install_redaction
+from bot.processor import ChatOrderedProcessor
 from bot.services import Services
-from storage.db import Database
+from storage.db import Database, Migration
 
 # A 429 from Telegram is retried by the limiter itself instead of surfacing as an error.
 RATE_LIMIT_RETRIES = 3
@@ -45,8 +49,16 @@ def build_application(
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
     update_processor: BaseUpdateProcessor | None = None,
+    extra_migrations: Sequence[Migration] = (),
+    extra_handlers: Sequence[BaseHandler[Any, BotContext, Any]] = (),
 ) -> ZhucunApp:
-    """Build the Application; ``request`` replaces the network (tests, the in-process stand-in)."""
+    """Build the Application; ``request`` replaces the network (tests, the in-process stand-in).
+
+    Updates are stored before they are confirmed and marked done once handled
+    (``bot.intake``); ``update_processor`` (default: ``ChatOrderedProcessor``, chats at once,
+    each in order) runs inside that. ``extra_migrations`` and ``extra_handlers`` (tried before
+    the product's own) let tests bring a handler set of their own.
+    """
     if settings.bot_token is None:
         raise MissingTokenError()
     # Opt in to python-telegram-bot's timedelta durations (retry_after and friends) now, rather
@@ -55,6 +67,16 @@ def build_application(
     token = settings.bot_token.get_secret_value()
     install_redaction([token])
     job_queue: JobQueue[BotContext] = JobQueue()
+    clock = clock or SystemClock()
+    intake = Intake(clock)
+    migrations = tuple(extra_migrations)
+
+    async def post_init(app: ZhucunApp) -> None:
+        await _post_init(app, intake, migrations)
+
+    async def post_shutdown(app: ZhucunApp) -> None:
+        await _post_shutdown(app, intake)
+
     builder = (
         ApplicationBuilder()
         .token(token)
@@ -62,22 +84,28 @@ def build_application(
         .job_queue(job_queue)
         .defaults(Defaults(tzinfo=settings.zone, parse_mode=ParseMode.HTML))
         .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
-        .post_init(_post_init)
-        .post_shutdown(_post_shutdown)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .concurrent_updates(InboxProcessor(update_processor or ChatOrderedProcessor(), intake))
     )
-    if update_processor is not None:
-        builder = builder.concurrent_updates(update_processor)
     if settings.api_base_url:
         builder = builder.base_url(settings.api_base_url)
     if settings.api_file_url:
         builder = builder.base_file_url(settings.api_file_url)
     if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
+        builder = builder.request(request)
     elif settings.proxy:
-        builder = builder.proxy(settings.proxy).get_updates_proxy(settings.proxy)
+        builder = builder.proxy(settings.proxy)
+    polling = get_updates_request or request
+    builder = builder.get_updates_request(
+        StoringUpdatesRequest(polling, intake)
+        if polling is not None
+        else StoringHTTPXRequest(intake, connection_pool_size=1, proxy=settings.proxy)
+    )
     app: ZhucunApp = builder.build()
     app.bot_data.settings = settings
-    app.bot_data.clock = clock or SystemClock()
+    app.bot_data.clock = clock
+    app.add_handlers(extra_handlers)
     handlers.register(app)
     return app
 
@@ -91,7 +119,8 @@ async def serving(app: ZhucunApp) -> AsyncIterator[ZhucunApp]:
     """
     await app.initialize()
     try:
-        await _post_init(app)
+        assert app.post_init is not None  # build_application sets it
+        await app.post_init(app)
         await app.start()
         try:
             yield app
@@ -100,19 +129,24 @@ async def serving(app: ZhucunApp) -> AsyncIterator[ZhucunApp]:
                 await app.updater.stop()
             await app.stop()
     finally:
-        await _post_shutdown(app)
+        assert app.post_shutdown is not None
+        await app.post_shutdown(app)
         await app.shutdown()
 
 
-async def _post_init(app: ZhucunApp) -> None:
+async def _post_init(app: ZhucunApp, intake: Intake, migrations: Sequence[Migration]) -> None:
     settings = app.bot_data.settings
     db = await Database.open(settings.db)
-    await db.migrate()
+    await db.migrate(extra=migrations)
     app.bot_data.services = Services.create(db, app.bot_data.clock, settings)
+    await intake.attach(db)
     await handlers.publish_default_commands(app)
+    # Before polling starts: what was stored and not handled goes first.
+    await intake.replay(app)
 
 
-async def _post_shutdown(app: ZhucunApp) -> None:
+async def _post_shutdown(app: ZhucunApp, intake: Intake) -> None:
+    intake.detach()
     services = app.bot_data.release_services()
     if services is not None:
         await services.db.close()

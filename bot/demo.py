@@ -18,12 +18,13 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 from telegram import Update
-from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
+from telegram.ext import BaseUpdateProcessor
 
 from bot.app import ALLOWED_UPDATES, build_application, serving
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.models import Role
+from bot.processor import ChatOrderedProcessor
 from bot.sample import PERSONAS, STRANGER, Persona, seed_people, seed_regions_and_households
 from bot.services.invites import InviteService
 from bot.standin.api import FakeTelegram, JsonDict, RecordedCall
@@ -286,7 +287,7 @@ async def play(
                 "proxy": None,
             }
         )
-        tracker = CompletionTracker(SimpleUpdateProcessor(1))
+        tracker = CompletionTracker(ChatOrderedProcessor())
         app = build_application(demo_settings, clock=clock, update_processor=tracker)
         playground = Playground(api, tracker, invite_code, out)
         async with serving(app):
