@@ -8,6 +8,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.services.absences import AbsenceService
 from bot.services.checkins import CheckInService
+from bot.services.deliveries import DeliveryService
 from bot.services.households import HouseholdService
 from bot.services.invites import InviteService
 from bot.services.members import MemberService
@@ -26,6 +27,7 @@ class Services:
     households: HouseholdService
     checkins: CheckInService
     absences: AbsenceService
+    deliveries: DeliveryService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
@@ -38,4 +40,5 @@ class Services:
             households=HouseholdService(db, clock),
             checkins=CheckInService(db, clock, settings),
             absences=AbsenceService(db, clock, settings),
+            deliveries=DeliveryService(db, clock),
         )
