@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 
 from telegram import Update
+from telegram.error import BadRequest
 
 from bot.context import BotContext
 from bot.errors import ZhucunError
@@ -37,5 +39,7 @@ async def on_error(update: object, context: BotContext) -> None:
     except Exception:  # the store itself may be what failed; answer in Telegram's language
         log.debug("could not read the member's language", exc_info=True)
     if update.callback_query is not None:
-        await update.callback_query.answer()
+        # The handler may have answered before it failed; a second answer is refused.
+        with suppress(BadRequest):
+            await update.callback_query.answer()
     await context.bot.send_message(chat.id, t(context, lang, key, **params))

@@ -15,6 +15,7 @@ from telegram.ext import ConversationHandler
 from bot.models import Role
 from bot.sample import PERSONAS, SAMPLE_ACTOR
 from bot.services.imports import import_regions
+from bot.standin.faults import Fault, FaultKind
 from storage import invites as invite_repo
 from storage.audit import member_actor
 from tests.harness import Harness, persona, running
@@ -409,3 +410,20 @@ async def test_invite_flow_in_english(bot: Harness) -> None:
     replies = await bot.text(TOWNSHIP, "Li Lei")
     assert "Invite created" in replies[0] and "2026-12-05 09:00" in replies[0]
     assert "Valid until" in replies[0]
+
+
+async def test_failure_after_answering_a_press_still_tells_the_user(tmp_path: Path) -> None:
+    """The error handler must not trip over the already answered callback query."""
+    async with running(tmp_path) as harness:
+        job_queue = harness.app.job_queue
+        assert job_queue is not None
+        await job_queue.start()
+        try:
+            uid = SECRETARY.telegram_id
+            await harness.command(SECRETARY, "invite")
+            flow = harness.api.last_message_to(uid)
+            harness.api.faults.script("editMessageText", Fault(FaultKind.ERROR_BEFORE, status=400))
+            await harness.deliver(harness.api.press(uid, flow, "invite:role:member"))
+            assert harness.api.texts_to(uid)[-1].startswith("出了点问题")
+        finally:
+            await job_queue.stop(wait=False)
