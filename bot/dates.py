@@ -133,7 +133,8 @@ def leading(text: str, today: date, *, prefer: Prefer = "nearest") -> Leading | 
     with no date. Raises :class:`DateError` for an impossible date or a reversed range.
 
     ``"12月1日到3日 去县里开会"`` gives 12-01…12-03 and ``"去县里开会"``; two dates separated by
-    a space (``"12月1日 12月3日 …"``) are a range too.
+    a space (``"12月1日 12月3日 …"``) are a range too; a separator followed by no date belongs to
+    the rest (``"明天 到县里开会"``).
     """
     pos = _skip(text, 0)
     first = _match_date(text, pos, today, prefer)
@@ -151,9 +152,7 @@ def leading(text: str, today: date, *, prefer: Prefer = "nearest") -> Leading | 
     second = _match_date(text, pos, start, "nearest") if pos < len(text) else None
     if second is None and separated:
         second = _match_end_day(text, pos, start)
-    if second is None:
-        if separated:
-            raise DateError("not_a_date", text[pos:].strip())
+    if second is None:  # "明天 到县里开会": 到 starts the rest, not a range
         return Leading(DateRange(start, start), text[after_first:].strip(), is_range=False)
     end, pos = second
     if end < start:

@@ -6,7 +6,7 @@ from telegram import Update
 from telegram.ext import MessageHandler, filters
 
 from bot.context import BotContext, ZhucunApp
-from handlers import errors, fallback, group, help, invite, lang, me, start
+from handlers import away, checkin, errors, fallback, group, help, invite, lang, me, start
 from handlers.commands import publish_default_commands
 from handlers.menu import button_commands
 
@@ -24,6 +24,9 @@ def register(app: ZhucunApp) -> None:
     for module in (start, help, lang, me):
         app.add_handlers(module.HANDLERS)
     app.add_handler(invite.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handler(checkin.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(checkin.EDIT_HANDLERS)
+    app.add_handlers(away.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)
     app.add_error_handler(errors.on_error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CommandHandler
 
+from bot import scope
 from bot.context import BotContext
 from handlers.common import caller, say, t
 from locales import Html
@@ -27,6 +28,21 @@ async def me(update: Update, context: BotContext) -> None:
         )
         for m in who.member.memberships
     ]
+    if scope.has_capability(who.member, scope.Capability.ENTER):
+        days = await context.services.checkins.residency(who.member)
+        key = "me.residency" if days.missing else "me.residency_done"
+        lines.append(
+            t(
+                context,
+                who.lang,
+                key,
+                days=days.counted,
+                required=days.required,
+                duty=len(days.duty_days),
+                missing=days.missing,
+                left=days.days_left,
+            )
+        )
     await say(
         update,
         context,

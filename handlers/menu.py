@@ -43,10 +43,16 @@ def _inviters(member: Member) -> bool:
     return bool(scope.invitable_roles(member))
 
 
+def _village_team(member: Member) -> bool:
+    return scope.has_capability(member, scope.Capability.ENTER)
+
+
 ACTIONS: tuple[Action, ...] = (
+    Action("checkin", _village_team, button=True),
     Action("me", _everyone, button=True),
     Action("help", _everyone, button=True),
     Action("lang", _everyone),
+    Action("away", _village_team),
     Action("invite", _inviters),
     Action("cancel", _everyone),
 )
