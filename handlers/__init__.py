@@ -6,7 +6,19 @@ from telegram import Update
 from telegram.ext import MessageHandler, filters
 
 from bot.context import BotContext, ZhucunApp
-from handlers import away, checkin, errors, fallback, group, help, invite, lang, me, start
+from handlers import (
+    away,
+    checkin,
+    errors,
+    fallback,
+    group,
+    help,
+    household,
+    invite,
+    lang,
+    me,
+    start,
+)
 from handlers.commands import publish_default_commands
 from handlers.menu import button_commands
 
@@ -27,6 +39,8 @@ def register(app: ZhucunApp) -> None:
     app.add_handler(checkin.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(checkin.EDIT_HANDLERS)
     app.add_handlers(away.HANDLERS)
+    app.add_handler(household.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(household.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)
     app.add_error_handler(errors.on_error)

@@ -6,6 +6,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.context import BotContext
+from handlers import router
 from handlers.common import caller, say, t
 from handlers.menu import keyboard
 
@@ -42,6 +43,8 @@ async def anything_else(update: Update, context: BotContext) -> None:
         return
     if who.member is None:
         await say(update, context, who.lang, "start.stranger")
+        return
+    if await router.route(update, context, who):
         return
     await say(
         update,

@@ -49,6 +49,7 @@ def _village_team(member: Member) -> bool:
 
 ACTIONS: tuple[Action, ...] = (
     Action("checkin", _village_team, button=True),
+    Action("household", _everyone, button=True),
     Action("me", _everyone, button=True),
     Action("help", _everyone, button=True),
     Action("lang", _everyone),
