@@ -7,6 +7,7 @@ search never converts thousands of names per query.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import unicodedata
 from collections.abc import Sequence
@@ -41,10 +42,14 @@ def to_model(row: sqlite3.Row) -> Household:
 # --- search keys ------------------------------------------------------------------------------
 
 
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def normalize(text: str) -> str:
     """Full-width to half-width, lower case, without spaces, apostrophes and name dots."""
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in folded if ch.isalnum())
+    if text.isascii() and text.isalnum():
+        return text.lower()
+    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def _is_han(ch: str) -> bool:
