@@ -73,14 +73,19 @@ async def live_bot(
     faults: FaultPlan | None = None,
     env: Mapping[str, str] | None = None,
     seed: bool = True,
+    api: FakeTelegram | None = None,
     **build: Any,
 ) -> AsyncIterator[LiveBot]:
-    """Stand-in server + store with the sample township + the real bot polling it."""
+    """Stand-in server + store with the sample township + the real bot polling it.
+
+    ``api`` brings a stand-in prepared beforehand (updates queued before the bot starts).
+    """
     clock = FixedClock(START)
     settings_env = settings_for(tmp_path)
     if seed:
         await seed_store(Path(settings_env["ZHUCUN_DB"]), clock)
-    api = FakeTelegram(TOKEN, clock=clock, faults=faults)
+    if api is None:
+        api = FakeTelegram(TOKEN, clock=clock, faults=faults)
     async with StandinServer(api) as server:
         settings = load_settings(
             {
