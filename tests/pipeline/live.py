@@ -51,7 +51,7 @@ class BotProcess:
             )
         return cls(process, log)
 
-    async def until(self, waiting: Awaitable[None]) -> None:
+    async def until(self, waiting: Awaitable[object]) -> None:
         """Await ``waiting``, failing at once (with the bot's output) should the bot exit."""
         wait, exited = asyncio.ensure_future(waiting), asyncio.ensure_future(self.process.wait())
         try:
