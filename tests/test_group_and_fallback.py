@@ -133,13 +133,13 @@ async def test_edit_during_invite_name_step_is_not_the_name(bot: Harness) -> Non
     assert bot.api.texts_to(uid)[-1] == EDIT_IGNORED
 
 
-@pytest.mark.parametrize("kind", ["sticker", "photo", "location", "voice", "document"])
+# A shared location is not here: it is a check-in (field work), not an unknown message.
+@pytest.mark.parametrize("kind", ["sticker", "photo", "voice", "document"])
 async def test_media_outside_a_flow_gets_the_hint(bot: Harness, kind: str) -> None:
     uid = MEMBER.telegram_id
     updates = {
         "sticker": lambda: bot.api.sticker(uid),
         "photo": lambda: bot.api.photo(uid, b"\xff\xd8\xff\xe0 photo"),
-        "location": lambda: bot.api.location(uid, 31.88, 106.81),
         "voice": lambda: bot.api.voice(uid, b"OggS voice"),
         "document": lambda: bot.api.document(uid, b"%PDF-1.4"),
     }
@@ -150,7 +150,7 @@ async def test_media_outside_a_flow_gets_the_hint(bot: Harness, kind: str) -> No
 async def test_free_text_gets_the_hint_with_the_menu(bot: Harness) -> None:
     assert await bot.text(MEMBER, "随便说点什么") == [HINT]
     keyboard = bot.api.calls_to("sendMessage")[-1].params["reply_markup"]["keyboard"]
-    assert [b["text"] for row in keyboard for b in row] == ["我的", "帮助"]
+    assert {"我的", "帮助"} <= {b["text"] for row in keyboard for b in row}
 
 
 async def test_cancel_outside_a_flow(bot: Harness) -> None:

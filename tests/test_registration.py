@@ -12,6 +12,7 @@ import pytest
 
 from bot.models import Role
 from bot.sample import OTHER_VILLAGE, VILLAGE
+from handlers.menu import member_commands
 from storage import invites as invite_repo
 from tests.harness import Harness, persona, running
 
@@ -84,12 +85,9 @@ async def test_cli_invite_then_start_registers_member(bot: Harness) -> None:
 
     published = chat_commands(bot, NEW_USER)
     assert len(published) == 1
-    assert [c["command"] for c in published[0]["commands"]] == [
-        "me",
-        "help",
-        "lang",
-        "cancel",
-    ]
+    commands = [c["command"] for c in published[0]["commands"]]
+    assert commands == [c.command for c in member_commands(bot.app.bot_data.catalog, "zh", member)]
+    assert {"me", "help", "lang", "cancel"} <= set(commands) and "invite" not in commands
 
     # Single use: a second person with the same link is refused, and stays a stranger.
     again = await bot.command(OTHER_USER, "start", code)
