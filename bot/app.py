@@ -9,7 +9,6 @@ from typing import Any
 
 from telegram.constants import ParseMode, UpdateType
 from telegram.ext import (
-    AIORateLimiter,
     ApplicationBuilder,
     BaseHandler,
     BaseUpdateProcessor,
@@ -25,11 +24,19 @@ from bot.config import Settings
 from bot.context import BotContext, BotData, ZhucunApp
 from bot.intake import InboxProcessor, Intake, StoringHTTPXRequest, StoringUpdatesRequest
 from bot.logging_setup import install_redaction
+from bot.persistence import (
+    PersistingApplication,
+    Store,
+    StorePersistence,
+    check_conversations,
+    rearm_timeouts,
+)
 from bot.processor import ChatOrderedProcessor
+from bot.sending import RetryingRateLimiter, RetryPolicy, attach_blocked_chats, resume_deliveries
 from bot.services import Services
-from storage.db import Database, Migration
+from storage.db import Migration
 
-# A 429 from Telegram is retried by the limiter itself instead of surfacing as an error.
+# A 429 from Telegram is waited out and retried (bot/sending.py) instead of surfacing as an error.
 RATE_LIMIT_RETRIES = 3
 
 # Ask Telegram only for what some handler takes; anything else would be fetched to be dropped.
@@ -51,13 +58,16 @@ def build_application(
     update_processor: BaseUpdateProcessor | None = None,
     extra_migrations: Sequence[Migration] = (),
     extra_handlers: Sequence[BaseHandler[Any, BotContext, Any]] = (),
+    rate_limiter: RetryingRateLimiter | None = None,
 ) -> ZhucunApp:
     """Build the Application; ``request`` replaces the network (tests, the in-process stand-in).
 
     Updates are stored before they are confirmed and marked done once handled
     (``bot.intake``); ``update_processor`` (default: ``ChatOrderedProcessor``, chats at once,
     each in order) runs inside that. ``extra_migrations`` and ``extra_handlers`` (tried before
-    the product's own) let tests bring a handler set of their own.
+    the product's own) let tests bring a handler set of their own. ``rate_limiter`` replaces the
+    retry policy (tests inject its sleep and randomness, and lift the 30 messages/s limit).
+    Flows and their drafts persist in the store (``bot.persistence``).
     """
     if settings.bot_token is None:
         raise MissingTokenError()
@@ -70,12 +80,13 @@ def build_application(
     clock = clock or SystemClock()
     intake = Intake(clock)
     migrations = tuple(extra_migrations)
+    store = Store(settings.db, migrations)
 
     async def post_init(app: ZhucunApp) -> None:
-        await _post_init(app, intake, migrations)
+        await _post_init(app, intake, store)
 
     async def post_shutdown(app: ZhucunApp) -> None:
-        await _post_shutdown(app, intake)
+        await _post_shutdown(app, intake, store)
 
     builder = (
         ApplicationBuilder()
@@ -83,7 +94,11 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .job_queue(job_queue)
         .defaults(Defaults(tzinfo=settings.zone, parse_mode=ParseMode.HTML))
-        .rate_limiter(AIORateLimiter(max_retries=RATE_LIMIT_RETRIES))
+        .rate_limiter(
+            rate_limiter or RetryingRateLimiter(RetryPolicy(rate_limit_retries=RATE_LIMIT_RETRIES))
+        )
+        .application_class(PersistingApplication)
+        .persistence(StorePersistence(store, clock))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
         .concurrent_updates(InboxProcessor(update_processor or ChatOrderedProcessor(), intake))
@@ -107,6 +122,7 @@ def build_application(
     app.bot_data.clock = clock
     app.add_handlers(extra_handlers)
     handlers.register(app)
+    check_conversations(app)
     return app
 
 
@@ -134,19 +150,27 @@ async def serving(app: ZhucunApp) -> AsyncIterator[ZhucunApp]:
         await app.shutdown()
 
 
-async def _post_init(app: ZhucunApp, intake: Intake, migrations: Sequence[Migration]) -> None:
+async def _post_init(app: ZhucunApp, intake: Intake, store: Store) -> None:
     settings = app.bot_data.settings
-    db = await Database.open(settings.db)
-    await db.migrate(extra=migrations)
-    app.bot_data.services = Services.create(db, app.bot_data.clock, settings)
+    # Opened already when initialize() loaded the persistence; one store, one writer.
+    db = await store.get()
+    services = Services.create(db, app.bot_data.clock, settings)
+    app.bot_data.services = services
+    await attach_blocked_chats(app, services.deliveries)
+    await rearm_timeouts(app)
     await intake.attach(db)
     await handlers.publish_default_commands(app)
     # Before polling starts: what was stored and not handled goes first.
     await intake.replay(app)
+    # Important messages a crash interrupted between 'sending' and 'sent'.
+    await resume_deliveries(app)
 
 
-async def _post_shutdown(app: ZhucunApp, intake: Intake) -> None:
+async def _post_shutdown(app: ZhucunApp, intake: Intake, store: Store) -> None:
     intake.detach()
+    if app.persistence is not None and store.is_open:
+        await app.update_persistence()  # before the store closes, whatever order shutdown takes
     services = app.bot_data.release_services()
     if services is not None:
-        await services.db.close()
+        await services.db.close()  # the store's, unless a test swapped it
+    await store.close()

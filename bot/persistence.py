@@ -3,7 +3,7 @@
 What is stored (``storage.persistence``, tables in ``0003_state.sql``):
 
 - the state of every open conversation of a *persistent* ``ConversationHandler`` (one with
-  ``name=`` and ``persistent=True``; :func:`check_conversations` refuses any other at start-up),
+  ``name=`` and ``persistent=True``; :func:`check_conversations` reports any other),
   with the flow's time-out deadline and the update that set the state;
 - ``user_data`` and ``chat_data`` (flows keep their drafts there), pickled;
 - not ``bot_data``: :class:`~bot.context.BotData` holds live objects (the open store, the
@@ -280,6 +280,12 @@ class PersistingApplication(Application[Any, Any, Any, Any, Any, Any]):
         for hook in self.after_update:
             await hook(update)
 
+    async def shutdown(self) -> None:
+        """Also close the store, should ``post_shutdown`` not have run (tests, failed starts)."""
+        await super().shutdown()
+        if isinstance(self.persistence, StorePersistence):
+            await self.persistence.store.close()
+
 
 def persistent_conversations(
     app: Application[Any, Any, Any, Any, Any, Any],
@@ -291,17 +297,25 @@ def persistent_conversations(
                 yield handler
 
 
-def check_conversations(app: Application[Any, Any, Any, Any, Any, Any]) -> None:
-    """Refuse a flow that would be forgotten by a restart; remember the persistent ones."""
+def check_conversations(app: Application[Any, Any, Any, Any, Any, Any]) -> list[str]:
+    """Remember the persistent flows; log (and return) any a restart would forget.
+
+    ``tests/state`` fails on a flow returned here; start-up only logs it, so that a flow still
+    being written does not stop the bot.
+    """
     persistence = app.persistence
+    forgotten: list[str] = []
     for handler in persistent_conversations(app):
         if not (handler.persistent and handler.name):
-            raise RuntimeError(
-                f"ConversationHandler {handler.name or handler!r} must be built with name= and"
-                " persistent=True (see docs/architecture.md, Guided flows)"
+            forgotten.append(handler.name or repr(handler))
+            log.error(
+                "ConversationHandler %s is not persistent: build it with name= and"
+                " persistent=True (docs/architecture.md, Guided flows)",
+                handler.name or handler,
             )
-        if isinstance(persistence, StorePersistence):
+        elif isinstance(persistence, StorePersistence):
             persistence.watch(handler)
+    return forgotten
 
 
 async def rearm_timeouts(app: Application[Any, Any, Any, Any, Any, Any]) -> int:

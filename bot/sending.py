@@ -190,10 +190,14 @@ def _chat_id(data: dict[str, Any]) -> int | None:
         return None
 
 
-def attach_blocked_chats(
+async def attach_blocked_chats(
     app: Application[Any, Any, Any, Any, Any, Any], deliveries: DeliveryService
 ) -> None:
-    """Let the limiter record refusals in the store (done at start-up, once it is open)."""
+    """Let the limiter record refusals in the store (done at start-up, once it is open).
+
+    The blocked chats are read now, so that a successful send costs no read afterwards.
+    """
+    await deliveries.blocked()
     bot = app.bot
     limiter = bot.rate_limiter if isinstance(bot, ExtBot) else None
     if isinstance(limiter, RetryingRateLimiter):

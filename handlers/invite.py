@@ -462,4 +462,5 @@ def conversation(settings: Settings, catalog: Catalog) -> ConversationHandler[Bo
         per_message=False,
         conversation_timeout=timedelta(minutes=settings.flow_timeout),
         name="invite",
+        persistent=True,
     )
