@@ -11,20 +11,24 @@ from handlers import (
     checkin,
     errors,
     fallback,
+    fix,
     group,
     help,
     household,
     invite,
     lang,
     me,
+    problem,
     start,
+    today,
+    visit,
 )
 from handlers.commands import publish_default_commands
 from handlers.menu import button_commands
 
 __all__ = ["publish_default_commands", "register"]
 
-COMMAND_CALLBACKS = {"help": help.show_help, "me": me.me}
+COMMAND_CALLBACKS = {"help": help.show_help, "me": me.me, "today": today.today}
 
 # Handler groups run in order; a group stops the update with ApplicationHandlerStop.
 GUARD_GROUP = -1
@@ -41,6 +45,12 @@ def register(app: ZhucunApp) -> None:
     app.add_handlers(away.HANDLERS)
     app.add_handler(household.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(household.HANDLERS)
+    app.add_handler(visit.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(visit.EDIT_HANDLERS)  # before the fallback's "edits are not entries"
+    app.add_handler(problem.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handler(fix.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(fix.HANDLERS)
+    app.add_handlers(today.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)
     app.add_error_handler(errors.on_error)

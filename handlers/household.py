@@ -77,11 +77,19 @@ def _param(context: BotContext, lang: str, value: ParamValue) -> str | int | flo
     return _when(context, lang, value) if isinstance(value, datetime) else value
 
 
+LABEL_SUFFIX = "_key"  # a line parameter named ``x_key`` holds a catalog key, shown as ``x``
+
+
 def render_section(context: BotContext, lang: str, section: CardSection) -> str:
     """One contributed card section: its title, then its lines (or its empty text)."""
     lines = [f"<b>{t(context, lang, section.title_key)}</b>"]
     for line in section.lines:
-        params = {k: _param(context, lang, v) for k, v in line.params.items()}
+        params = {
+            k.removesuffix(LABEL_SUFFIX): context.catalog.label(lang, str(v))
+            if k.endswith(LABEL_SUFFIX)
+            else _param(context, lang, v)
+            for k, v in line.params.items()
+        }
         lines.append(t(context, lang, line.key, **params))
     if not section.lines and section.empty_key:
         lines.append(t(context, lang, section.empty_key))

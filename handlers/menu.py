@@ -47,13 +47,22 @@ def _village_team(member: Member) -> bool:
     return scope.has_capability(member, scope.Capability.ENTER)
 
 
+def _correctors(member: Member) -> bool:
+    return scope.has_capability(member, scope.Capability.CORRECT)
+
+
+# The keyboard keeps design.md's order: 签到 · 走访 · 报问题 · 查户 · 问政策 · 今日.
 ACTIONS: tuple[Action, ...] = (
     Action("checkin", _village_team, button=True),
+    Action("visit", _village_team, button=True),
+    Action("problem", _village_team, button=True),
     Action("household", _everyone, button=True),
+    Action("today", _village_team, button=True),
     Action("me", _everyone, button=True),
     Action("help", _everyone, button=True),
     Action("lang", _everyone),
     Action("away", _village_team),
+    Action("fix", _correctors),
     Action("invite", _inviters),
     Action("cancel", _everyone),
 )

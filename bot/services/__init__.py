@@ -9,9 +9,13 @@ from bot.config import Settings
 from bot.services.absences import AbsenceService
 from bot.services.checkins import CheckInService
 from bot.services.deliveries import DeliveryService
-from bot.services.households import HouseholdService
+from bot.services.files import FileService
+from bot.services.households import PROBLEMS_SLOT, VISITS_SLOT, HouseholdService
 from bot.services.invites import InviteService
 from bot.services.members import MemberService
+from bot.services.problems import ProblemService
+from bot.services.today import TodayService
+from bot.services.visits import VisitService
 from storage.db import Database
 
 
@@ -28,17 +32,30 @@ class Services:
     checkins: CheckInService
     absences: AbsenceService
     deliveries: DeliveryService
+    files: FileService
+    visits: VisitService
+    problems: ProblemService
+    today: TodayService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
+        households = HouseholdService(db, clock)
+        visits = VisitService(db, clock, settings, households)
+        problems = ProblemService(db, clock, settings)
+        households.register_section(VISITS_SLOT, visits.card_section)
+        households.register_section(PROBLEMS_SLOT, problems.card_section)
         return cls(
             db=db,
             clock=clock,
             settings=settings,
             members=MemberService(db, clock),
             invites=InviteService(db, clock),
-            households=HouseholdService(db, clock),
+            households=households,
             checkins=CheckInService(db, clock, settings),
             absences=AbsenceService(db, clock, settings),
             deliveries=DeliveryService(db, clock),
+            files=FileService(db, clock, settings),
+            visits=visits,
+            problems=problems,
+            today=TodayService(db, clock, settings, visits, problems),
         )
