@@ -31,11 +31,19 @@ class BotProcess:
 
     @classmethod
     async def start(
-        cls, server: StandinServer, db: Path, log: Path, *, sequential: bool = False
+        cls,
+        server: StandinServer,
+        db: Path,
+        log: Path,
+        *,
+        sequential: bool = False,
+        unlimited: bool = False,
     ) -> BotProcess:
         args = ["--base-url", server.base_url, "--file-url", server.file_url, "--db", str(db)]
         if sequential:
             args.append("--sequential")
+        if unlimited:
+            args.append("--unlimited")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with log.open("ab") as out:
             process = await asyncio.create_subprocess_exec(

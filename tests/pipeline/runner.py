@@ -5,7 +5,8 @@ Run as a separate process by the kill tests and the benchmarks::
     python -m tests.pipeline.runner --base-url URL --file-url URL --db PATH [--sequential]
 
 ``--sequential`` uses python-telegram-bot's default processor (one update at a time) for the
-benchmark's baseline; otherwise the bot's own default is used.
+benchmark's baseline; otherwise the bot's own default is used. ``--unlimited`` lifts Telegram's
+30 messages/s from the rate limiter, for tests about what gets lost rather than how fast.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ from telegram.ext import BaseUpdateProcessor, SimpleUpdateProcessor
 from bot.app import ALLOWED_UPDATES, build_application, serving
 from bot.config import load_settings
 from bot.processor import ChatOrderedProcessor
+from bot.sending import RetryingRateLimiter
 from tests.harness import TOKEN
 from tests.pipeline.handlers import MIGRATIONS, handlers
 
 READY = "polling"
 
 
-async def run(base_url: str, file_url: str, db: Path, *, sequential: bool) -> None:
+async def run(base_url: str, file_url: str, db: Path, *, sequential: bool, unlimited: bool) -> None:
     settings = load_settings(
         {
             "ZHUCUN_BOT_TOKEN": TOKEN,
@@ -45,6 +47,7 @@ async def run(base_url: str, file_url: str, db: Path, *, sequential: bool) -> No
         update_processor=processor,
         extra_migrations=MIGRATIONS,
         extra_handlers=handlers(),
+        rate_limiter=RetryingRateLimiter(overall_max_rate=0) if unlimited else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,10 +66,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--file-url", required=True)
     parser.add_argument("--db", required=True, type=Path)
     parser.add_argument("--sequential", action="store_true")
+    parser.add_argument("--unlimited", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("bot.intake").setLevel(logging.INFO)
-    asyncio.run(run(args.base_url, args.file_url, args.db, sequential=args.sequential))
+    asyncio.run(
+        run(
+            args.base_url,
+            args.file_url,
+            args.db,
+            sequential=args.sequential,
+            unlimited=args.unlimited,
+        )
+    )
 
 
 if __name__ == "__main__":
