@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from storage.db import Database
+from storage.db import Database, Writer
 
 
 class InboxItem(BaseModel):
@@ -59,10 +59,16 @@ async def is_done(db: Database, update_id: int) -> bool:
 async def mark_done(db: Database, update_id: int, *, at: datetime) -> None:
     """Record that the update's handlers finished; a second call keeps the first time."""
     async with db.transaction() as tx:
-        await tx.execute(
-            "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL",
-            (at.isoformat(), update_id),
-        )
+        await tx_mark_done(tx, update_id, at=at)
+
+
+async def tx_mark_done(tx: Writer, update_id: int, *, at: datetime) -> None:
+    """``mark_done`` inside a caller's transaction, so that what the update changed (a flow's
+    state, say) and its being done are committed together."""
+    await tx.execute(
+        "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL",
+        (at.isoformat(), update_id),
+    )
 
 
 async def undone(db: Database) -> list[InboxItem]:
