@@ -178,7 +178,8 @@ def leftover(text: str, user_values: set[str]) -> str:
     text = MARKER.sub(" ", text)
     for value in sorted(user_values, key=len, reverse=True):
         text = text.replace(html.escape(value, quote=False), " ").replace(value, " ")
-    return re.sub(r"[\s\W]", "", text)
+    # Digits are data (counts, distances, times) filled into placeholders, never catalog text.
+    return re.sub(r"[\s\W\d]", "", text)
 
 
 LEGACY = "legacy keyboard"
