@@ -39,8 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     db.add_parser("migrate", help="apply migrations")
     db.add_parser("check", help="integrity check")
 
-    imp = verbs.add_parser("import", help="import regions or households from CSV/XLSX")
-    imp.add_argument("kind", choices=["regions", "households"])
+    imp = verbs.add_parser(
+        "import",
+        help="import regions or households (CSV/XLSX), or policies (Markdown file or folder)",
+    )
+    imp.add_argument("kind", choices=["regions", "households", "policies"])
     imp.add_argument("file", type=Path)
 
     inv = verbs.add_parser("invite", help="create an invite; the code is the last line")
@@ -49,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--name", help="the invitee's real name")
     inv.add_argument("--phone")
     inv.add_argument("--days", type=int, default=7)
+
+    summ = verbs.add_parser("summary", help="print a township's summary or a county's roll-up")
+    summ.add_argument("--region", required=True, help="township or county code")
+    summ.add_argument("--date", help="the day (YYYY-MM-DD, 昨天 …); default today")
     return parser
 
 
@@ -69,6 +76,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.demo import run_demo
 
         return run_demo(settings)
+    if args.verb == "summary":
+        return asyncio.run(_with_store(settings, lambda db: _summary(db, args, settings)))
     handler = VERBS[(args.verb, getattr(args, "db_verb", None))]
     return asyncio.run(_with_store(settings, lambda db: handler(db, args)))
 
@@ -105,6 +114,8 @@ async def _check(db: Database, args: argparse.Namespace) -> int:
 async def _import(db: Database, args: argparse.Namespace) -> int:
     from bot.services.imports import ImportFileError, import_households, import_regions
 
+    if args.kind == "policies":
+        return await _import_policies(db, args)
     action = import_regions if args.kind == "regions" else import_households
     try:
         result = await action(db, SystemClock(), args.file, _operator())
@@ -114,6 +125,21 @@ async def _import(db: Database, args: argparse.Namespace) -> int:
     print(
         f"{args.kind}: {result.created} created, {result.updated} updated, "
         f"{result.unchanged} unchanged"
+    )
+    return 0
+
+
+async def _import_policies(db: Database, args: argparse.Namespace) -> int:
+    from bot.services.policies import PolicyFileError, PolicyService
+
+    try:
+        result = await PolicyService(db, SystemClock()).import_path(args.file, _operator())
+    except PolicyFileError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"policies: {result.created} created, {result.replaced} replaced, "
+        f"{result.unchanged} unchanged, {result.passages} passages written"
     )
     return 0
 
@@ -134,6 +160,16 @@ async def _invite(db: Database, args: argparse.Namespace) -> int:
     print(f"expires: {invite.expires_at.isoformat(timespec='minutes')}")
     print("send this to the invitee: /start " + invite.code)
     print(invite.code)
+    return 0
+
+
+async def _summary(db: Database, args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services.summary import SummaryService
+    from handlers.summary import render
+
+    service = SummaryService(db, SystemClock(), settings)
+    summary = await service.for_region(args.region, service.parse_day(args.date))
+    print(render(load_catalog(), settings.locale, summary, html=False))
     return 0
 
 

@@ -25,7 +25,14 @@ from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.models import Role
 from bot.processor import ChatOrderedProcessor
-from bot.sample import PERSONAS, STRANGER, Persona, seed_people, seed_regions_and_households
+from bot.sample import (
+    PERSONAS,
+    STRANGER,
+    Persona,
+    seed_people,
+    seed_policies,
+    seed_regions_and_households,
+)
 from bot.services.invites import InviteService
 from bot.standin.api import FakeTelegram, JsonDict, RecordedCall
 from bot.standin.server import StandinServer
@@ -254,6 +261,7 @@ async def _prepare_store(db_path: Path, clock: Clock) -> str:
         await db.migrate()
         await seed_regions_and_households(db, clock)
         await seed_people(db, clock)
+        await seed_policies(db, clock)
         invite = await InviteService(db, clock).create(
             role=NEWCOMER.role,
             region_code=NEWCOMER.region_code,
@@ -288,7 +296,9 @@ async def play(
             }
         )
         tracker = CompletionTracker(ChatOrderedProcessor())
-        app = build_application(demo_settings, clock=clock, update_processor=tracker)
+        app = build_application(
+            demo_settings, clock=clock, update_processor=tracker, daily_jobs=False
+        )
         playground = Playground(api, tracker, invite_code, out)
         async with serving(app):
             assert app.updater is not None

@@ -320,3 +320,22 @@ def highlight_spans(text: str, phrases: Iterable[str]) -> list[tuple[int, int]]:
         else:
             merged.append((begin, end))
     return merged
+
+
+# --- free text ----------------------------------------------------------------------------------
+
+QUESTION_WORDS = (
+    "怎么", "多少", "吗", "能不能", "咋", "啥", "哪个", "哪些", "哪里", "什么", "如何", "怎样",
+    "是否", "可不可以", "有没有", "要不要", "会不会", "算不算", "为什么", "好多钱", "几块",
+)  # fmt: skip
+_QUESTION_END = re.compile(r"[?？]\s*$")
+
+
+def looks_like_question(text: str) -> bool:
+    """design.md's rule for free text: it ends in ？/? or has a question word (or a final 不)."""
+    value = normalize(text).strip()
+    if not value:
+        return False
+    if _QUESTION_END.search(value) or any(word in value for word in QUESTION_WORDS):
+        return True
+    return bool(re.search(rf"[{_HAN}]不\W*$", value))

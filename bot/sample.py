@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.models import Member, Role
 from bot.services.imports import import_households, import_regions
 from bot.services.invites import InviteService
+from bot.services.policies import PolicyService, starter_library
 from storage.audit import operator_actor
 from storage.db import Database
 
@@ -57,6 +58,11 @@ def sample_file(name: str) -> Path:
 async def seed_regions_and_households(db: Database, clock: Clock) -> None:
     await import_regions(db, clock, sample_file("regions.csv"), SAMPLE_ACTOR)
     await import_households(db, clock, sample_file("households.csv"), SAMPLE_ACTOR)
+
+
+async def seed_policies(db: Database, clock: Clock) -> None:
+    """The starter policy library (bot/policydata), imported as ``zhucun import policies`` would."""
+    await PolicyService(db, clock).import_path(starter_library(), SAMPLE_ACTOR)
 
 
 async def register(db: Database, clock: Clock, persona: Persona) -> Member:

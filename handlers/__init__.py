@@ -18,6 +18,7 @@ from handlers import (
     invite,
     lang,
     me,
+    policy,
     problem,
     start,
     today,
@@ -45,6 +46,8 @@ def register(app: ZhucunApp) -> None:
     app.add_handlers(away.HANDLERS)
     app.add_handler(household.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(household.HANDLERS)
+    app.add_handler(policy.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(policy.HANDLERS)
     app.add_handler(visit.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(visit.EDIT_HANDLERS)  # before the fallback's "edits are not entries"
     app.add_handler(problem.conversation(app.bot_data.settings, app.bot_data.catalog))

@@ -57,6 +57,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("visit", _village_team, button=True),
     Action("problem", _village_team, button=True),
     Action("household", _everyone, button=True),
+    Action("policy", _everyone, button=True),
     Action("today", _village_team, button=True),
     Action("me", _everyone, button=True),
     Action("help", _everyone, button=True),

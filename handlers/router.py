@@ -1,7 +1,7 @@
 """Free text outside any flow, routed in design.md's order; the first route that takes it wins.
 
 Each route gets the caller (a registered member) and the text, and returns whether it answered.
-What no route takes gets the fallback hint. Issue 8 appends the policy route to :data:`ROUTES`.
+What no route takes gets the fallback hint. A question goes to the policy library (issue 8).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 
 from bot.context import BotContext
-from handlers import household
+from handlers import household, policy
 from handlers.common import Caller
 
 Route = Callable[[Update, BotContext, Caller, str], Awaitable[bool]]
 
 ROUTES: list[Route] = [
     household.offer,  # a household name or number in scope → its card, or buttons to choose
-    # a question → policy (issue 8)
+    policy.offer,  # a question (ends in ？/?, or has a question word) → policy passages
 ]
 
 

@@ -17,7 +17,7 @@ from bot.app import ALLOWED_UPDATES, build_application, serving
 from bot.clock import FixedClock
 from bot.config import load_settings
 from bot.context import ZhucunApp
-from bot.sample import Persona, seed_people, seed_regions_and_households
+from bot.sample import Persona, seed_people, seed_policies, seed_regions_and_households
 from bot.services import Services
 from bot.standin.api import FakeTelegram
 from bot.standin.faults import FaultPlan
@@ -60,6 +60,7 @@ async def seed_store(path: Path, clock: FixedClock, *, people: bool = True) -> N
     try:
         await db.migrate()
         await seed_regions_and_households(db, clock)
+        await seed_policies(db, clock)
         if people:
             await seed_people(db, clock)
     finally:

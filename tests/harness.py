@@ -20,7 +20,7 @@ from bot.app import build_application
 from bot.clock import FixedClock
 from bot.config import load_settings
 from bot.context import ZhucunApp
-from bot.sample import PERSONAS, Persona, seed_people, seed_regions_and_households
+from bot.sample import PERSONAS, Persona, seed_people, seed_policies, seed_regions_and_households
 from bot.services import Services
 from bot.standin.api import FakeTelegram
 from bot.standin.transport import StandinRequest
@@ -92,6 +92,7 @@ async def running(
     try:
         db = harness.services.db
         await seed_regions_and_households(db, clock)
+        await seed_policies(db, clock)
         if people:
             await seed_people(db, clock)
         yield harness

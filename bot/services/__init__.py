@@ -13,6 +13,7 @@ from bot.services.files import FileService
 from bot.services.households import PROBLEMS_SLOT, VISITS_SLOT, HouseholdService
 from bot.services.invites import InviteService
 from bot.services.members import MemberService
+from bot.services.policies import PolicyService
 from bot.services.problems import ProblemService
 from bot.services.today import TodayService
 from bot.services.visits import VisitService
@@ -36,6 +37,7 @@ class Services:
     visits: VisitService
     problems: ProblemService
     today: TodayService
+    policies: PolicyService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
@@ -58,4 +60,5 @@ class Services:
             visits=visits,
             problems=problems,
             today=TodayService(db, clock, settings, visits, problems),
+            policies=PolicyService(db, clock),
         )
