@@ -19,6 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 import handlers
+from bot import jobs
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import BotContext, BotData, ZhucunApp
@@ -59,6 +60,7 @@ def build_application(
     extra_migrations: Sequence[Migration] = (),
     extra_handlers: Sequence[BaseHandler[Any, BotContext, Any]] = (),
     rate_limiter: RetryingRateLimiter | None = None,
+    daily_jobs: bool = True,
 ) -> ZhucunApp:
     """Build the Application; ``request`` replaces the network (tests, the in-process stand-in).
 
@@ -67,7 +69,8 @@ def build_application(
     each in order) runs inside that. ``extra_migrations`` and ``extra_handlers`` (tried before
     the product's own) let tests bring a handler set of their own. ``rate_limiter`` replaces the
     retry policy (tests inject its sleep and randomness, and lift the 30 messages/s limit).
-    Flows and their drafts persist in the store (``bot.persistence``).
+    Flows and their drafts persist in the store (``bot.persistence``). ``daily_jobs`` schedules
+    the summary and reminders (``bot.jobs``); the playground, on the wall clock, leaves them out.
     """
     if settings.bot_token is None:
         raise MissingTokenError()
@@ -84,6 +87,9 @@ def build_application(
 
     async def post_init(app: ZhucunApp) -> None:
         await _post_init(app, intake, store)
+        if daily_jobs:
+            # The daily summary and reminders, and what start-up owes of them.
+            jobs.register(app)
 
     async def post_shutdown(app: ZhucunApp) -> None:
         await _post_shutdown(app, intake, store)

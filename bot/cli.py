@@ -52,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     inv.add_argument("--name", help="the invitee's real name")
     inv.add_argument("--phone")
     inv.add_argument("--days", type=int, default=7)
+
+    summ = verbs.add_parser("summary", help="print a township's summary or a county's roll-up")
+    summ.add_argument("--region", required=True, help="township or county code")
+    summ.add_argument("--date", help="the day (YYYY-MM-DD, 昨天 …); default today")
     return parser
 
 
@@ -72,6 +76,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from bot.demo import run_demo
 
         return run_demo(settings)
+    if args.verb == "summary":
+        return asyncio.run(_with_store(settings, lambda db: _summary(db, args, settings)))
     handler = VERBS[(args.verb, getattr(args, "db_verb", None))]
     return asyncio.run(_with_store(settings, lambda db: handler(db, args)))
 
@@ -154,6 +160,16 @@ async def _invite(db: Database, args: argparse.Namespace) -> int:
     print(f"expires: {invite.expires_at.isoformat(timespec='minutes')}")
     print("send this to the invitee: /start " + invite.code)
     print(invite.code)
+    return 0
+
+
+async def _summary(db: Database, args: argparse.Namespace, settings: Settings) -> int:
+    from bot.services.summary import SummaryService
+    from handlers.summary import render
+
+    service = SummaryService(db, SystemClock(), settings)
+    summary = await service.for_region(args.region, service.parse_day(args.date))
+    print(render(load_catalog(), settings.locale, summary, html=False))
     return 0
 
 

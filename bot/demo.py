@@ -296,7 +296,9 @@ async def play(
             }
         )
         tracker = CompletionTracker(ChatOrderedProcessor())
-        app = build_application(demo_settings, clock=clock, update_processor=tracker)
+        app = build_application(
+            demo_settings, clock=clock, update_processor=tracker, daily_jobs=False
+        )
         playground = Playground(api, tracker, invite_code, out)
         async with serving(app):
             assert app.updater is not None

@@ -21,6 +21,7 @@ from handlers import (
     policy,
     problem,
     start,
+    summary,
     today,
     visit,
 )
@@ -54,6 +55,7 @@ def register(app: ZhucunApp) -> None:
     app.add_handler(fix.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(fix.HANDLERS)
     app.add_handlers(today.HANDLERS)
+    app.add_handlers(summary.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)
     app.add_error_handler(errors.on_error)

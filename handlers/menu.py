@@ -51,6 +51,10 @@ def _correctors(member: Member) -> bool:
     return scope.has_capability(member, scope.Capability.CORRECT)
 
 
+def _leaders(member: Member) -> bool:
+    return scope.has_capability(member, scope.Capability.REVIEW)
+
+
 # The keyboard keeps design.md's order: 签到 · 走访 · 报问题 · 查户 · 问政策 · 今日.
 ACTIONS: tuple[Action, ...] = (
     Action("checkin", _village_team, button=True),
@@ -65,6 +69,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("away", _village_team),
     Action("fix", _correctors),
     Action("invite", _inviters),
+    Action("summary", _leaders),
     Action("cancel", _everyone),
 )
 

@@ -9,6 +9,7 @@ from bot.context import BotContext
 from bot.errors import ZhucunError
 from handlers.common import caller, t
 from handlers.menu import keyboard
+from handlers.summary import leader_today
 from handlers.visit import snippet_of
 
 
@@ -28,9 +29,11 @@ async def today(update: Update, context: BotContext) -> None:
     label = context.catalog.label
     zone = context.settings.zone
     now = context.services.clock.now().astimezone(zone)
-    parts = [t(context, who.lang, "today.title", month=now.month, day=now.day)]
     if day.leader and not day.team:
-        parts.append(t(context, who.lang, "today.leader_note"))
+        # Leaders see their area's day so far: the daily summary's own code.
+        await leader_today(context, who.chat_id, who.lang, who.member, now)
+        return
+    parts = [t(context, who.lang, "today.title", month=now.month, day=now.day)]
     if day.team:
         if day.checkins:
             for c in day.checkins:

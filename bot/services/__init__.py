@@ -15,6 +15,8 @@ from bot.services.invites import InviteService
 from bot.services.members import MemberService
 from bot.services.policies import PolicyService
 from bot.services.problems import ProblemService
+from bot.services.reminders import ReminderService
+from bot.services.summary import SummaryService
 from bot.services.today import TodayService
 from bot.services.visits import VisitService
 from storage.db import Database
@@ -37,6 +39,8 @@ class Services:
     visits: VisitService
     problems: ProblemService
     today: TodayService
+    summary: SummaryService
+    reminders: ReminderService
     policies: PolicyService
 
     @classmethod
@@ -60,5 +64,7 @@ class Services:
             visits=visits,
             problems=problems,
             today=TodayService(db, clock, settings, visits, problems),
+            summary=SummaryService(db, clock, settings),
+            reminders=ReminderService(db, clock, settings),
             policies=PolicyService(db, clock),
         )
