@@ -18,8 +18,10 @@ from handlers import (
     invite,
     lang,
     me,
+    members,
     policy,
     problem,
+    review,
     start,
     summary,
     today,
@@ -55,6 +57,9 @@ def register(app: ZhucunApp) -> None:
     app.add_handler(fix.conversation(app.bot_data.settings, app.bot_data.catalog))
     app.add_handlers(fix.HANDLERS)
     app.add_handlers(today.HANDLERS)
+    app.add_handler(review.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(review.HANDLERS)
+    app.add_handlers(members.HANDLERS)
     app.add_handlers(summary.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)

@@ -51,6 +51,14 @@ def _correctors(member: Member) -> bool:
     return scope.has_capability(member, scope.Capability.CORRECT)
 
 
+def _reviewers(member: Member) -> bool:
+    return scope.has_capability(member, scope.Capability.REVIEW)
+
+
+def _team_listers(member: Member) -> bool:
+    return scope.has_capability(member, scope.Capability.LIST_TEAM)
+
+
 def _leaders(member: Member) -> bool:
     return scope.has_capability(member, scope.Capability.REVIEW)
 
@@ -69,6 +77,8 @@ ACTIONS: tuple[Action, ...] = (
     Action("away", _village_team),
     Action("fix", _correctors),
     Action("invite", _inviters),
+    Action("review", _reviewers),
+    Action("members", _team_listers),
     Action("summary", _leaders),
     Action("cancel", _everyone),
 )

@@ -16,7 +16,12 @@ SELECT = (
 
 
 def _model(row: sqlite3.Row) -> CheckIn:
-    data: dict[str, Any] = dict(row)
+    return model_from(dict(row))
+
+
+def model_from(data: dict[str, Any]) -> CheckIn:
+    """A check-in from its row's columns (joined reads add their own columns and pass the rest)."""
+    data = dict(data)
     for flag in ("verified", "live"):
         data[flag] = bool(data[flag])
     if data["in_fence"] is not None:

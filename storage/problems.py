@@ -22,6 +22,11 @@ SELECT = (
 _OPEN = ", ".join(f"'{s.value}'" for s in OPEN_STATUSES)
 
 
+def model(row: sqlite3.Row) -> Problem:
+    """A problem from a row of :data:`SELECT` (for other repositories' joined reads)."""
+    return _model(row)
+
+
 def _model(row: sqlite3.Row) -> Problem:
     data: dict[str, Any] = dict(row)
     data["voided"] = bool(data["voided"])

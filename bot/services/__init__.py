@@ -16,7 +16,9 @@ from bot.services.members import MemberService
 from bot.services.policies import PolicyService
 from bot.services.problems import ProblemService
 from bot.services.reminders import ReminderService
+from bot.services.review import ReviewService
 from bot.services.summary import SummaryService
+from bot.services.team import TeamService
 from bot.services.today import TodayService
 from bot.services.visits import VisitService
 from storage.db import Database
@@ -39,6 +41,8 @@ class Services:
     visits: VisitService
     problems: ProblemService
     today: TodayService
+    review: ReviewService
+    team: TeamService
     summary: SummaryService
     reminders: ReminderService
     policies: PolicyService
@@ -50,6 +54,8 @@ class Services:
         problems = ProblemService(db, clock, settings)
         households.register_section(VISITS_SLOT, visits.card_section)
         households.register_section(PROBLEMS_SLOT, problems.card_section)
+        checkins = CheckInService(db, clock, settings)
+        policies = PolicyService(db, clock)
         return cls(
             db=db,
             clock=clock,
@@ -57,14 +63,17 @@ class Services:
             members=MemberService(db, clock),
             invites=InviteService(db, clock),
             households=households,
-            checkins=CheckInService(db, clock, settings),
+            checkins=checkins,
             absences=AbsenceService(db, clock, settings),
             deliveries=DeliveryService(db, clock),
             files=FileService(db, clock, settings),
             visits=visits,
             problems=problems,
             today=TodayService(db, clock, settings, visits, problems),
+            # The policy library's unanswered questions are a queue of the review.
+            review=ReviewService(db, clock, settings, questions=policies),
+            team=TeamService(db, clock, checkins),
             summary=SummaryService(db, clock, settings),
             reminders=ReminderService(db, clock, settings),
-            policies=PolicyService(db, clock),
+            policies=policies,
         )
