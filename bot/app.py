@@ -19,7 +19,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 import handlers
-from bot import jobs
+from bot import backup, jobs
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.context import BotContext, BotData, ZhucunApp
@@ -90,6 +90,7 @@ def build_application(
         if daily_jobs:
             # The daily summary and reminders, and what start-up owes of them.
             jobs.register(app)
+            backup.register(app)  # when ZHUCUN_BACKUP_DIR is set
 
     async def post_shutdown(app: ZhucunApp) -> None:
         await _post_shutdown(app, intake, store)

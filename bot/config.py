@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     due_urgent_days: int = Field(default=3, ge=1, le=365)
     due_normal_days: int = Field(default=14, ge=1, le=365)
     coverage_days: int = Field(default=30, ge=1, le=3650)
+    backup_dir: Annotated[Path | None, BeforeValidator(_empty_to_none)] = None
+    backup_keep: int = Field(default=7, ge=1, le=3650)
 
     @field_validator("tz")
     @classmethod

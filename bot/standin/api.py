@@ -165,6 +165,8 @@ class FakeTelegram:
         self.files: dict[str, StoredFile] = {}
         self.commands: dict[tuple[str, str], list[JsonDict]] = {}
         self.webhook: JsonDict = {"url": ""}
+        self.webhook_deliveries: list[tuple[int, int]] = []
+        """(update_id, HTTP status) of every webhook delivery attempt; 0 when none came back."""
         self.blocked: set[int] = set()
         self.open_queries: dict[str, JsonDict] = {}
         self._updates: list[JsonDict] = []
@@ -348,8 +350,11 @@ class FakeTelegram:
         for key in ("max_connections", "allowed_updates", "secret_token", "ip_address"):
             if key in params:
                 self.webhook[key] = params[key]
+        if "allowed_updates" in params:
+            self._allowed_updates = frozenset(params["allowed_updates"]) or DEFAULT_ALLOWED_UPDATES
         if params.get("drop_pending_updates"):
             self._updates.clear()
+        self._wake_pollers()  # a webhook delivery waiting for a URL (bot.standin.server)
         return True
 
     async def _get_webhook_info(self, params: JsonDict) -> JsonDict:
@@ -358,7 +363,13 @@ class FakeTelegram:
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
-        for key in ("max_connections", "allowed_updates", "ip_address"):
+        for key in (
+            "max_connections",
+            "allowed_updates",
+            "ip_address",
+            "last_error_date",
+            "last_error_message",
+        ):
             if key in self.webhook:
                 info[key] = self.webhook[key]
         return info
@@ -876,8 +887,23 @@ class FakeTelegram:
 
     @property
     def pending_updates(self) -> list[JsonDict]:
-        """Updates queued and not yet confirmed by a getUpdates offset."""
+        """Updates queued and not yet confirmed by a getUpdates offset (or a webhook's 200)."""
         return list(self._updates)
+
+    async def wait_for_updates(self) -> None:
+        """Wait until an update is queued or the webhook changes (for webhook delivery)."""
+        await self._arrived.wait()
+
+    def webhook_answered(self, update_id: int, status: int, error: str | None = None) -> None:
+        """Record a webhook delivery; a 200 confirms the update, anything else keeps it pending."""
+        self.webhook_deliveries.append((update_id, status))
+        if status == 200:
+            self._updates = [u for u in self._updates if u["update_id"] != update_id]
+        else:
+            self.webhook["last_error_date"] = self._now()
+            message = error or f"Wrong response from the webhook: {status}"
+            self.webhook["last_error_message"] = message
+        self._wake_pollers()  # whoever waits on deliveries (tests) looks again
 
     async def wait_for_message_to(self, chat_id: int, count: int = 1) -> JsonDict:
         """Wait until the bot has sent ``count`` messages to a chat; return the latest.

@@ -254,3 +254,81 @@ async def _respond(
     ).encode("latin-1")
     writer.write(head + b"Content-Type: " + content_type + b"\r\n\r\n" + body)
     await writer.drain()
+
+
+class WebhookDelivery:
+    """Telegram's side of a webhook: POST each pending update to the set URL until it gets 200.
+
+    Telegram calls only HTTPS URLs; ``forward_to`` (``http://host:port``) plays the reverse
+    proxy in front of the bot, so the update goes there, to the webhook URL's path. Updates go
+    one at a time in order, with ``X-Telegram-Bot-Api-Secret-Token`` when a secret was set; an
+    answer other than 200 (or none) keeps the update pending and it is delivered again after
+    ``retry_delay`` seconds. Every attempt is in :attr:`FakeTelegram.webhook_deliveries`.
+    """
+
+    def __init__(self, api: FakeTelegram, forward_to: str, *, retry_delay: float = 0.05) -> None:
+        self.api = api
+        self.forward_to = urlsplit(forward_to)
+        self.retry_delay = retry_delay
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WebhookDelivery:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            url = str(self.api.webhook.get("url") or "")
+            pending = self.api.pending_updates
+            if not url or not pending:
+                await self.api.wait_for_updates()
+                continue
+            update = pending[0]
+            status, error = await self._post(urlsplit(url).path or "/", update)
+            self.api.webhook_answered(update["update_id"], status, error)
+            if status != 200:
+                await asyncio.sleep(self.retry_delay)
+
+    async def _post(self, path: str, update: JsonDict) -> tuple[int, str | None]:
+        body = json.dumps(update, ensure_ascii=False).encode("utf-8")
+        host = self.forward_to.hostname or "127.0.0.1"
+        head = [
+            f"POST {path} HTTP/1.1",
+            f"Host: {host}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
+        secret = self.api.webhook.get("secret_token")
+        if secret:
+            head.append(f"X-Telegram-Bot-Api-Secret-Token: {secret}")
+        try:
+            reader, writer = await asyncio.open_connection(host, self.forward_to.port or 80)
+        except OSError as exc:
+            return 0, f"Connection refused: {exc}"
+        try:
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+            await writer.drain()
+            status_line = await reader.readline()
+            await reader.read()  # the rest of the answer; the connection closes after it
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            return 0, f"Connection lost: {exc}"
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        try:
+            return int(status_line.split()[1]), None
+        except (IndexError, ValueError):
+            return 0, "Wrong response from the webhook"
