@@ -31,6 +31,7 @@ DAYS_COLOUR = "#3b7dd8"
 VISITS_COLOUR = "#2e9d62"
 QUOTA_COLOUR = "#d8453b"
 EXPECTED_COLOUR = "#e39b2d"
+LEFT_IN, TOP_IN, BOTTOM_IN, ROW_IN = 1.3, 0.55, 0.85, 0.42  # margins and bar rows, in inches
 
 
 class FontMissing(RuntimeError):
@@ -112,8 +113,17 @@ def render(data: ChartData) -> bytes:
     """The chart as PNG bytes (blocking: call :func:`render_async` from the event loop)."""
     regular, small, title = font(10), font(9), font(13)
     count = max(1, len(data.labels))
-    figure = Figure(figsize=(9, 1.6 + 0.42 * count), dpi=110, layout="constrained")
+    width, height = 9.0, TOP_IN + BOTTOM_IN + ROW_IN * count
+    figure = Figure(figsize=(width, height), dpi=110)
     FigureCanvasAgg(figure)
+    # Fixed margins in inches: constrained layout would double the drawing time.
+    figure.subplots_adjust(
+        left=LEFT_IN / width,
+        right=1 - 0.25 / width,
+        top=1 - TOP_IN / height,
+        bottom=BOTTOM_IN / height,
+        wspace=0.08,
+    )
     days_ax, visits_ax = figure.subplots(1, 2, sharey=True, width_ratios=(3, 2))
     rows = list(range(len(data.labels)))
     days_ax.barh(rows, data.days, color=DAYS_COLOUR, height=0.6)
@@ -158,7 +168,7 @@ def render(data: ChartData) -> bytes:
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     figure.suptitle(data.title, fontproperties=title)
-    figure.legend(prop=small, loc="outside lower center", ncols=2, frameon=False)
+    figure.legend(prop=small, loc="lower center", ncols=2, frameon=False, bbox_to_anchor=(0.5, 0.0))
     out = io.BytesIO()
     figure.savefig(out, format="png")
     return out.getvalue()
