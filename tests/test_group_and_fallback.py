@@ -148,7 +148,7 @@ async def test_media_outside_a_flow_gets_the_hint(bot: Harness, kind: str) -> No
 
 
 async def test_free_text_gets_the_hint_with_the_menu(bot: Harness) -> None:
-    assert await bot.text(MEMBER, "随便说点什么") == [HINT]
+    assert await bot.text(MEMBER, "今天天气不错") == [HINT]
     keyboard = bot.api.calls_to("sendMessage")[-1].params["reply_markup"]["keyboard"]
     assert {"我的", "帮助"} <= {b["text"] for row in keyboard for b in row}
 
