@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -42,6 +43,8 @@ RATE_LIMIT_RETRIES = 3
 
 # Ask Telegram only for what some handler takes; anything else would be fetched to be dropped.
 ALLOWED_UPDATES = [UpdateType.MESSAGE, UpdateType.EDITED_MESSAGE, UpdateType.CALLBACK_QUERY]
+
+_LOGGER = logging.getLogger(__name__)
 
 CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
 
@@ -176,7 +179,11 @@ async def _post_init(app: ZhucunApp, intake: Intake, store: Store) -> None:
 async def _post_shutdown(app: ZhucunApp, intake: Intake, store: Store) -> None:
     intake.detach()
     if app.persistence is not None and store.is_open:
-        await app.update_persistence()  # before the store closes, whatever order shutdown takes
+        # Before the store closes, whatever order shutdown takes.
+        try:
+            await app.update_persistence()
+        except Exception:
+            _LOGGER.exception("could not store the flows at shutdown")
     services = app.bot_data.release_services()
     if services is not None:
         await services.db.close()  # the store's, unless a test swapped it

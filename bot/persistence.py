@@ -13,12 +13,20 @@ What is stored (``storage.persistence``, tables in ``0003_state.sql``):
 When it is written. python-telegram-bot calls the persistence only from
 ``Application.update_persistence``, which it runs every ``update_interval`` seconds and at
 shutdown; a ``kill -9`` would lose up to a minute of flows. :class:`PersistingApplication`
-therefore awaits ``update_persistence()`` at the end of every ``process_update``, and each
-``update_*`` method writes through in its own transaction. So by the time ``process_update``
-returns — before the next update of that chat is handled, and before the intake marks the
-update done — the chat's flow state and data are in the store. Data that did not change since
-the last write is not written again. The interval flush (every ``UPDATE_INTERVAL`` seconds)
-still catches what jobs change, e.g. a flow ended by its time-out.
+therefore awaits ``update_persistence()`` at the end of every ``process_update``: the
+``update_*`` methods collect the changes and :meth:`StorePersistence.commit` writes them in
+one transaction. So by the time ``process_update`` returns — before the next update of that
+chat is handled, and before the intake marks the update done — the chat's flow state and data
+are in the store. Data that did not change since the last write is not written again. The
+interval flush (every ``UPDATE_INTERVAL`` seconds) still catches what jobs change, e.g. a flow
+ended by its time-out.
+
+Handled twice. The intake marks an update done only after ``process_update`` returned; a kill
+between the flush and that mark hands the update over again at start-up, and a flow would take
+the same answer twice (as the answer to its next step). So the same transaction records, in the
+chat's data under ``HANDLED_KEY``, the id of the last update of that chat it covers, and
+:class:`PersistingApplication` skips an update whose id is not above the mark restored at
+start-up: its effects are stored already.
 
 Time-outs. python-telegram-bot arms a conversation's time-out as a JobQueue job when an update
 moves the flow, and forgets it with the process; restored conversations would never time out.
@@ -54,16 +62,20 @@ from telegram.ext._utils.types import CDCData, ConversationDict, ConversationKey
 
 from bot.clock import Clock
 from storage import persistence as repo
-from storage.db import Database, Migration
+from storage.db import Database, Migration, Writer
 
 log = logging.getLogger(__name__)
 
 # Seconds between python-telegram-bot's own flushes; each update flushes anyway (see above).
 UPDATE_INTERVAL = 5.0
 
+# chat_data key: the id of the chat's last update whose effects are in the store.
+HANDLED_KEY = "_handled_update_id"
+
 UserData = dict[Any, Any]
 ChatData = dict[Any, Any]
 AfterUpdate = Callable[[object], Awaitable[None]]
+Write = Callable[[Writer], Awaitable[None]]
 
 
 class Store:
@@ -118,6 +130,9 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
         self._handlers: dict[str, ConversationHandler[Any]] = {}
         # What was last written per owner, so unchanged data costs no write.
         self._written: dict[tuple[str, int], bytes] = {}
+        # Changes collected by update_* since the last commit, written as one transaction.
+        self._writes: list[Write] = []
+        self._wrote: dict[tuple[str, int], bytes | None] = {}
 
     def watch(self, handler: ConversationHandler[Any]) -> None:
         """Know a persistent flow by name, to store its time-out deadline with its state."""
@@ -150,29 +165,23 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
     async def update_conversation(
         self, name: str, key: ConversationKey, new_state: object | None
     ) -> None:
-        db = await self._db()
-        if db is None:
-            return
         key_json = json.dumps(list(key))
         if new_state is None:
-            await repo.end_conversation(db, name, key_json)
+            self._writes.append(lambda tx: repo.end_conversation(tx, name, key_json))
             return
         deadline, last_update = self._timeout_of(name, key)
-        await repo.save_conversation(
-            db,
-            name,
-            key_json,
-            json.dumps(new_state),
-            deadline=deadline,
-            last_update=last_update,
-            at=self.clock.now(),
+        state, at = json.dumps(new_state), self.clock.now()
+        self._writes.append(
+            lambda tx: repo.save_conversation(
+                tx, name, key_json, state, deadline=deadline, last_update=last_update, at=at
+            )
         )
 
     async def update_user_data(self, user_id: int, data: UserData) -> None:
-        await self._save("user_data", user_id, data)
+        self._save("user_data", user_id, data)
 
     async def update_chat_data(self, chat_id: int, data: ChatData) -> None:
-        await self._save("chat_data", chat_id, data)
+        self._save("chat_data", chat_id, data)
 
     async def update_bot_data(self, data: Any) -> None:
         """Never called: ``store_data.bot_data`` is False."""
@@ -181,10 +190,10 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
         """Never called: ``store_data.callback_data`` is False."""
 
     async def drop_chat_data(self, chat_id: int) -> None:
-        await self._drop("chat_data", chat_id)
+        self._drop("chat_data", chat_id)
 
     async def drop_user_data(self, user_id: int) -> None:
-        await self._drop("user_data", user_id)
+        self._drop("user_data", user_id)
 
     async def refresh_user_data(self, user_id: int, user_data: UserData) -> None:
         """Nothing to do: this process is the only writer, memory is always current."""
@@ -196,16 +205,36 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
         """Never called: ``store_data.bot_data`` is False."""
 
     async def flush(self) -> None:
-        """Nothing buffered: every write already went through."""
+        """Write what is collected (python-telegram-bot calls this at shutdown)."""
+        await self.commit()
 
-    # --- internals ----------------------------------------------------------------------------
-
-    async def _db(self) -> Database | None:
+    async def commit(self) -> None:
+        """Write every change collected since the last commit, in one transaction."""
+        writes, self._writes = self._writes, []
+        wrote, self._wrote = self._wrote, {}
+        if not writes:
+            return
         if not self.store.is_open:
             # Shutdown after the store was closed: every update was flushed when it was handled.
-            log.warning("persistence write after the store was closed; skipped")
-            return None
-        return await self.store.get()
+            log.warning("%d persistence write(s) after the store was closed; skipped", len(writes))
+            return
+        try:
+            db = await self.store.get()
+            async with db.transaction() as tx:
+                for write in writes:
+                    await write(tx)
+        except BaseException:
+            # Kept for the next commit, in order, ahead of anything collected meanwhile.
+            self._writes = writes + self._writes
+            self._wrote = {**wrote, **self._wrote}
+            raise
+        for owner, blob in wrote.items():
+            if blob is None:
+                self._written.pop(owner, None)
+            else:
+                self._written[owner] = blob
+
+    # --- internals ----------------------------------------------------------------------------
 
     async def _load(self, table: str) -> dict[int, dict[Any, Any]]:
         db = await self.store.get()
@@ -221,28 +250,23 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
                 self._written[(table, owner)] = blob
         return loaded
 
-    async def _save(self, table: str, owner: int, data: dict[Any, Any]) -> None:
+    def _save(self, table: str, owner: int, data: dict[Any, Any]) -> None:
         try:
             blob = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             log.exception("%s of %s cannot be stored; keep only plain values there", table, owner)
             return
-        if self._written.get((table, owner)) == blob:
-            return
-        if not data and (table, owner) not in self._written:
-            return  # an empty dict python-telegram-bot created on access: nothing to keep
-        db = await self._db()
-        if db is None:
-            return
-        await repo.save_data(db, table, owner, blob, self.clock.now())
-        self._written[(table, owner)] = blob
+        known = (table, owner)
+        last = self._wrote[known] if known in self._wrote else self._written.get(known)
+        if last == blob or (not data and last is None):
+            return  # unchanged, or an empty dict python-telegram-bot created on access
+        at = self.clock.now()
+        self._writes.append(lambda tx: repo.save_data(tx, table, owner, blob, at))
+        self._wrote[known] = blob
 
-    async def _drop(self, table: str, owner: int) -> None:
-        db = await self._db()
-        if db is None:
-            return
-        await repo.drop_data(db, table, owner)
-        self._written.pop((table, owner), None)
+    def _drop(self, table: str, owner: int) -> None:
+        self._writes.append(lambda tx: repo.drop_data(tx, table, owner))
+        self._wrote[(table, owner)] = None
 
     def _timeout_of(self, name: str, key: ConversationKey) -> tuple[datetime | None, str | None]:
         """The deadline and update of the flow's armed time-out, if it has one."""
@@ -270,15 +294,50 @@ class PersistingApplication(Application[Any, Any, Any, Any, Any, Any]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.after_update: list[AfterUpdate] = []
+        self._flush_lock = asyncio.Lock()
+        # Only updates handed over again after a restart are compared with these marks.
+        self._restored_marks: dict[int, int] = {}
 
     async def process_update(self, update: object) -> None:
-        try:
-            await super().process_update(update)
-        finally:
-            if self.persistence is not None and self._initialized:
-                await self.update_persistence()
+        chat_id = _chat_of(update)
+        update_id = update.update_id if isinstance(update, Update) else None
+        handled = self._restored_marks.get(chat_id) if chat_id is not None else None
+        if handled is not None and update_id is not None and update_id <= handled:
+            log.info("update %s was handled and stored before the restart; skipped", update_id)
+        else:
+            try:
+                await super().process_update(update)
+            finally:
+                if chat_id is not None and update_id is not None and self._tracks_chats():
+                    self.chat_data[chat_id][HANDLED_KEY] = update_id
+                    self.mark_data_for_update_persistence(chat_ids=chat_id)
+                try:
+                    await self.update_persistence()
+                except Exception:
+                    # Kept for the next flush; the update itself was handled and answered.
+                    log.exception("could not store the flows after update %s", update_id)
         for hook in self.after_update:
             await hook(update)
+
+    async def update_persistence(self) -> None:
+        """python-telegram-bot's collection of changes, then one transaction writing them."""
+        async with self._flush_lock:
+            await super().update_persistence()
+            if isinstance(self.persistence, StorePersistence):
+                await self.persistence.commit()
+
+    async def initialize(self) -> None:
+        """Also note, per chat, the last update whose effects were stored before a restart."""
+        await super().initialize()
+        if self._tracks_chats():
+            self._restored_marks = {
+                chat_id: mark
+                for chat_id, data in self.chat_data.items()
+                if isinstance(mark := data.get(HANDLED_KEY), int)
+            }
+
+    def _tracks_chats(self) -> bool:
+        return self.persistence is not None and self.persistence.store_data.chat_data
 
     async def shutdown(self) -> None:
         """Also close the store, should ``post_shutdown`` not have run (tests, failed starts)."""
@@ -369,3 +428,9 @@ def _timeout_then_flush(
 
 def _key_from_json(text: str) -> ConversationKey:
     return tuple(json.loads(text))
+
+
+def _chat_of(update: object) -> int | None:
+    if isinstance(update, Update) and update.effective_chat is not None:
+        return update.effective_chat.id
+    return None

@@ -9,6 +9,7 @@ from telegram import InlineKeyboardMarkup, Message, ReplyKeyboardMarkup, Update
 
 from bot.context import BotContext
 from bot.models import Member
+from bot.sending import send_text
 from locales import language_for
 
 Markup = ReplyKeyboardMarkup | InlineKeyboardMarkup
@@ -59,10 +60,12 @@ async def say(
     markup: Markup | None = None,
     **params: Any,
 ) -> Message | None:
-    """Send a catalog message to the update's chat."""
+    """Send a catalog message to the update's chat.
+
+    A text over Telegram's limit goes as several messages, cut at line ends (the markup on the
+    last); a chat that blocked the bot gets nothing and the handler goes on (None).
+    """
     chat = update.effective_chat
     if chat is None:
         return None
-    return await context.bot.send_message(
-        chat.id, t(context, lang, key, **params), reply_markup=markup
-    )
+    return await send_text(context.bot, chat.id, t(context, lang, key, **params), markup=markup)

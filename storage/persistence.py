@@ -1,8 +1,8 @@
 """Conversation states and per-user/per-chat data of python-telegram-bot's persistence.
 
 Values arrive already serialized (JSON text for keys and states, bytes for data): this module
-only stores them. Each write is its own transaction, so a flush after an update is durable as
-soon as it returns.
+only stores them. Writes take the caller's transaction: one flush is one transaction, so a
+flow's state, its drafts and the chat's handled-update mark land together or not at all.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database
+from storage.db import Database, Writer
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ async def conversations(db: Database, name: str) -> list[StoredConversation]:
 
 
 async def save_conversation(
-    db: Database,
+    tx: Writer,
     name: str,
     key: str,
     state: str,
@@ -48,26 +48,24 @@ async def save_conversation(
     last_update: str | None,
     at: datetime,
 ) -> None:
-    async with db.transaction() as tx:
-        await tx.execute(
-            "INSERT INTO conversations (name, key, state, deadline, last_update, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET"
-            " state = excluded.state, deadline = excluded.deadline,"
-            " last_update = excluded.last_update, updated_at = excluded.updated_at",
-            (
-                name,
-                key,
-                state,
-                deadline.isoformat() if deadline else None,
-                last_update,
-                at.isoformat(),
-            ),
-        )
+    await tx.execute(
+        "INSERT INTO conversations (name, key, state, deadline, last_update, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name, key) DO UPDATE SET"
+        " state = excluded.state, deadline = excluded.deadline,"
+        " last_update = excluded.last_update, updated_at = excluded.updated_at",
+        (
+            name,
+            key,
+            state,
+            deadline.isoformat() if deadline else None,
+            last_update,
+            at.isoformat(),
+        ),
+    )
 
 
-async def end_conversation(db: Database, name: str, key: str) -> None:
-    async with db.transaction() as tx:
-        await tx.execute("DELETE FROM conversations WHERE name = ? AND key = ?", (name, key))
+async def end_conversation(tx: Writer, name: str, key: str) -> None:
+    await tx.execute("DELETE FROM conversations WHERE name = ? AND key = ?", (name, key))
 
 
 async def all_data(db: Database, table: str) -> dict[int, bytes]:
@@ -77,21 +75,19 @@ async def all_data(db: Database, table: str) -> dict[int, bytes]:
     return {int(row["id"]): bytes(row["data"]) for row in rows}
 
 
-async def save_data(db: Database, table: str, owner: int, data: bytes, at: datetime) -> None:
+async def save_data(tx: Writer, table: str, owner: int, data: bytes, at: datetime) -> None:
     column = _id_column(table)
-    async with db.transaction() as tx:
-        await tx.execute(
-            f"INSERT INTO {table} ({column}, data, updated_at) VALUES (?, ?, ?)"
-            f" ON CONFLICT ({column}) DO UPDATE SET data = excluded.data,"
-            " updated_at = excluded.updated_at",
-            (owner, data, at.isoformat()),
-        )
+    await tx.execute(
+        f"INSERT INTO {table} ({column}, data, updated_at) VALUES (?, ?, ?)"
+        f" ON CONFLICT ({column}) DO UPDATE SET data = excluded.data,"
+        " updated_at = excluded.updated_at",
+        (owner, data, at.isoformat()),
+    )
 
 
-async def drop_data(db: Database, table: str, owner: int) -> None:
+async def drop_data(tx: Writer, table: str, owner: int) -> None:
     column = _id_column(table)
-    async with db.transaction() as tx:
-        await tx.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,))
+    await tx.execute(f"DELETE FROM {table} WHERE {column} = ?", (owner,))
 
 
 def _id_column(table: str) -> str:
