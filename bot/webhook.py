@@ -33,6 +33,7 @@ from telegram import Update
 
 from bot.context import ZhucunApp
 from bot.intake import InboxProcessor, Intake
+from bot.logging_setup import install_redaction
 
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 # Telegram's updates are a few kilobytes; a megabyte leaves room and bounds what a stranger costs.
@@ -252,6 +253,7 @@ async def webhook_mode(
     """
     from bot.app import ALLOWED_UPDATES
 
+    install_redaction([secret])
     path = urlsplit(url).path or "/"
     server = WebhookServer(app, intake_of(app), secret=secret, path=path, host=listen, port=port)
     async with server:

@@ -23,6 +23,7 @@ from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
 from bot.models import Household, HouseholdStatus, Level, Member, Region
 from bot.scope import Capability
+from bot.services.throttle import Throttle
 from storage import audit
 from storage import households as repo
 from storage import regions as region_repo
@@ -210,6 +211,7 @@ class HouseholdService:
         self._clock = clock
         self._sections: dict[str, SectionProvider] = {}
         self._keys_checked = False
+        self._throttle = Throttle(db, clock)
 
     # --- extension points -------------------------------------------------------------------
 
@@ -256,6 +258,7 @@ class HouseholdService:
         """The household's card, audited as ``household.read``; NotFound when out of scope."""
         household = await self.get(actor, household_id)
         assert actor is not None  # get() refuses strangers
+        await self._throttle.check_card_read(actor.id)  # bulk reading is refused, not audited
         async with self._db.transaction() as tx:
             await audit.record(
                 tx,

@@ -11,6 +11,7 @@ from bot import scope
 from bot.clock import Clock
 from bot.errors import Conflict, Forbidden, InvalidInput
 from bot.models import Invite, Member, Region, Role
+from bot.services.throttle import Throttle
 from storage import audit
 from storage import invites as invite_repo
 from storage import members as member_repo
@@ -53,6 +54,7 @@ class InviteService:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._throttle = Throttle(db, clock)
 
     async def create(
         self,
@@ -120,7 +122,24 @@ class InviteService:
         return invite
 
     async def redeem(self, code: str, *, telegram_user_id: int, telegram_name: str) -> Registration:
-        """Spend a code: create (or reactivate) the member and add the membership at once."""
+        """Spend a code: create (or reactivate) the member and add the membership at once.
+
+        Failed attempts are counted per Telegram user; too many within the hour are refused
+        before the code is even looked at (``bot.services.throttle``).
+        """
+        await self._throttle.check_start(telegram_user_id)
+        try:
+            return await self._redeem(
+                code, telegram_user_id=telegram_user_id, telegram_name=telegram_name
+            )
+        except InvalidInput as exc:
+            if exc.key.startswith("start.code_"):
+                await self._throttle.start_failed(telegram_user_id)
+            raise
+
+    async def _redeem(
+        self, code: str, *, telegram_user_id: int, telegram_name: str
+    ) -> Registration:
         now = self._clock.now()
         async with self._db.transaction() as tx:
             invite = await invite_repo.tx_get(tx, code)
