@@ -87,10 +87,7 @@ async def standin() -> AsyncIterator[tuple[FakeTelegram, StandinServer]]:
 async def say(api: FakeTelegram, text: str, reply: str) -> int:
     """Send as the user; wait for the bot's reply; return the update id."""
     before = len(api.bot_messages(UID))
-    if text.startswith("/"):
-        update = api.command(UID, text[1:])
-    else:
-        update = api.user_message(UID, text)
+    update = api.command(UID, text[1:]) if text.startswith("/") else api.user_message(UID, text)
     async with asyncio.timeout(WAIT):
         await api.wait_for_message_to(UID, before + 1)
     assert api.texts_to(UID)[before:] == [reply]
