@@ -10,6 +10,7 @@ from handlers import (
     away,
     checkin,
     errors,
+    export,
     fallback,
     fix,
     group,
@@ -61,6 +62,8 @@ def register(app: ZhucunApp) -> None:
     app.add_handlers(review.HANDLERS)
     app.add_handlers(members.HANDLERS)
     app.add_handlers(summary.HANDLERS)
+    app.add_handler(export.conversation(app.bot_data.settings, app.bot_data.catalog))
+    app.add_handlers(export.HANDLERS)
     app.add_handler(_menu_buttons(app))
     app.add_handlers(fallback.HANDLERS)
     app.add_error_handler(errors.on_error)

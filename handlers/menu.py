@@ -80,6 +80,7 @@ ACTIONS: tuple[Action, ...] = (
     Action("review", _reviewers),
     Action("members", _team_listers),
     Action("summary", _leaders),
+    Action("export", _leaders),
     Action("cancel", _everyone),
 )
 

@@ -9,6 +9,7 @@ from bot.config import Settings
 from bot.services.absences import AbsenceService
 from bot.services.checkins import CheckInService
 from bot.services.deliveries import DeliveryService
+from bot.services.exports import ExportService
 from bot.services.files import FileService
 from bot.services.households import PROBLEMS_SLOT, VISITS_SLOT, HouseholdService
 from bot.services.invites import InviteService
@@ -46,6 +47,7 @@ class Services:
     summary: SummaryService
     reminders: ReminderService
     policies: PolicyService
+    exports: ExportService
 
     @classmethod
     def create(cls, db: Database, clock: Clock, settings: Settings) -> Services:
@@ -76,4 +78,5 @@ class Services:
             summary=SummaryService(db, clock, settings),
             reminders=ReminderService(db, clock, settings),
             policies=policies,
+            exports=ExportService(db, clock, settings),
         )
