@@ -344,3 +344,40 @@ def test_cli_export_writes_the_same_workbook(
             ]
         )
     assert done.value.code == 1
+
+
+async def test_too_large_for_telegram_and_too_long_over_the_bot(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.services.exports as exports
+
+    monkeypatch.setattr(exports, "MAX_BYTES", 1000)
+    with pytest.raises(InvalidInput) as large:
+        await bot.services.exports.export(
+            await member(bot, "township"), ExportKind.ENTRIES, NOVEMBER
+        )
+    assert large.value.key == "export.too_large"
+    replies = await bot.command(LEADER, "export", "2024-01-01 2026-11-20")
+    assert replies == ["日期范围太长（1055天）。一次最多导出366天，请分几次导出。"]
+    assert bot.api.calls_to("sendDocument") == []
+
+
+async def test_the_workbook_is_written_off_the_event_loop(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    import bot.workbooks as workbooks
+
+    threads: list[str] = []
+    real = workbooks.write
+
+    def spy(sheets: Any) -> bytes:
+        threads.append(threading.current_thread().name)
+        return real(sheets)
+
+    monkeypatch.setattr("bot.services.exports.write", spy)
+    await bot.services.exports.export(await member(bot, "township"), ExportKind.NOTICE, NOVEMBER)
+    assert threads and threads[0] != threading.main_thread().name
+    assert asyncio.get_running_loop()  # still ours
