@@ -133,6 +133,9 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
         # Changes collected by update_* since the last commit, written as one transaction.
         self._writes: list[Write] = []
         self._wrote: dict[tuple[str, int], bytes | None] = {}
+        # Chats whose data changed only in HANDLED_KEY: written with the next real change, as
+        # the mark matters only for updates whose effects were stored.
+        self._marks: dict[int, Write] = {}
 
     def watch(self, handler: ConversationHandler[Any]) -> None:
         """Know a persistent flow by name, to store its time-out deadline with its state."""
@@ -210,10 +213,11 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
 
     async def commit(self) -> None:
         """Write every change collected since the last commit, in one transaction."""
-        writes, self._writes = self._writes, []
-        wrote, self._wrote = self._wrote, {}
-        if not writes:
+        if not self._writes:
             return
+        writes, self._writes = [*self._marks.values(), *self._writes], []
+        wrote, self._wrote = self._wrote, {}
+        self._marks = {}
         if not self.store.is_open:
             # Shutdown after the store was closed: every update was flushed when it was handled.
             log.warning("%d persistence write(s) after the store was closed; skipped", len(writes))
@@ -247,7 +251,7 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
                 continue
             if isinstance(value, dict):
                 loaded[owner] = value
-                self._written[(table, owner)] = blob
+                self._written[(table, owner)] = _significant(table, value, blob)
         return loaded
 
     def _save(self, table: str, owner: int, data: dict[Any, Any]) -> None:
@@ -257,12 +261,19 @@ class StorePersistence(BasePersistence[UserData, ChatData, Any]):
             log.exception("%s of %s cannot be stored; keep only plain values there", table, owner)
             return
         known = (table, owner)
+        significant = _significant(table, data, blob)
         last = self._wrote[known] if known in self._wrote else self._written.get(known)
-        if last == blob or (not data and last is None):
-            return  # unchanged, or an empty dict python-telegram-bot created on access
         at = self.clock.now()
-        self._writes.append(lambda tx: repo.save_data(tx, table, owner, blob, at))
-        self._wrote[known] = blob
+        write: Write = lambda tx: repo.save_data(tx, table, owner, blob, at)  # noqa: E731
+        if last == significant or (not data and last is None):
+            # Unchanged, or an empty dict python-telegram-bot created on access.
+            if table == "chat_data" and HANDLED_KEY in data:
+                self._marks[owner] = write
+            return
+        self._writes.append(write)
+        self._wrote[known] = significant
+        if table == "chat_data":
+            self._marks.pop(owner, None)
 
     def _drop(self, table: str, owner: int) -> None:
         self._writes.append(lambda tx: repo.drop_data(tx, table, owner))
@@ -434,3 +445,11 @@ def _chat_of(update: object) -> int | None:
     if isinstance(update, Update) and update.effective_chat is not None:
         return update.effective_chat.id
     return None
+
+
+def _significant(table: str, data: dict[Any, Any], blob: bytes) -> bytes:
+    """What decides whether data changed: all of it but the chat's handled-update mark."""
+    if table != "chat_data" or HANDLED_KEY not in data:
+        return blob
+    rest = {k: v for k, v in data.items() if k != HANDLED_KEY}
+    return pickle.dumps(rest, protocol=pickle.HIGHEST_PROTOCOL)
