@@ -201,7 +201,7 @@ class ExportService:
                 action="export.unmasked",
                 entity="export",
                 entity_id=region.code if region else "*",
-                after=json.loads(json.dumps(details)),
+                after=details,
             )
 
     async def _entries(self, b: _Builder, roots: Roots, period: DateRange) -> list[Sheet]:
