@@ -303,7 +303,9 @@ async def notes_other(update: Update, context: BotContext) -> int | None:
 
 
 async def notes_done(update: Update, context: BotContext) -> int | None:
-    checked = await _press(update, context)
+    # Any 下一步 of this flow will do: a status message re-sent after a crash replaced the one
+    # whose button the member may still press, and the press means the same either way.
+    checked = await _press(update, context, any_message=True)
     if checked is None:
         return None
     who, draft, _ = checked
@@ -577,7 +579,9 @@ async def _lost(update: Update, context: BotContext, who: Caller | None) -> int:
     return END
 
 
-async def _press(update: Update, context: BotContext) -> tuple[Caller, dict[str, Any], str] | None:
+async def _press(
+    update: Update, context: BotContext, *, any_message: bool = False
+) -> tuple[Caller, dict[str, Any], str] | None:
     """A press on one of the flow's current messages by a still-registered member."""
     query, who = update.callback_query, await caller(update, context)
     if query is None or who is None:
@@ -587,7 +591,10 @@ async def _press(update: Update, context: BotContext) -> tuple[Caller, dict[str,
         await query.answer()
         await _lost(update, context, who)
         return None
-    if draft is None or query.message is None or query.message.message_id not in draft["msgs"]:
+    current = any_message or (
+        query.message is not None and query.message.message_id in (draft or {}).get("msgs", [])
+    )
+    if draft is None or not current:
         await query.answer(t(context, who.lang, "fallback.stale_button"), show_alert=True)
         return None
     return who, draft, query.data or ""

@@ -156,24 +156,18 @@ async def void(tx: Writer, visit_id: int, updated_at: datetime) -> None:
 
 async def refresh_household(tx: Writer, household_id: int) -> None:
     """The household's guarantees follow its latest standing visit that observed each item,
-    and its last visit time is the latest standing visit's."""
-    for item in GUARANTEE_ITEMS:
-        row = await tx.fetchone(
-            f"SELECT {item} AS state FROM visits WHERE household_id = ? AND voided = 0"
-            f" AND {item} IS NOT NULL ORDER BY visit_day DESC, id DESC LIMIT 1",
-            (household_id,),
-        )
-        if row is not None:
-            await tx.execute(
-                f"UPDATE households SET {item} = ? WHERE id = ?", (row["state"], household_id)
-            )
-    latest = await tx.fetchone(
-        "SELECT max(visited_at) AS at FROM visits WHERE household_id = ? AND voided = 0",
-        (household_id,),
+    and its last visit time is the latest standing visit's (one statement)."""
+    latest = (
+        "(SELECT {item} FROM visits WHERE household_id = ? AND voided = 0 AND {item} IS NOT NULL"
+        " ORDER BY visit_day DESC, id DESC LIMIT 1)"
+    )
+    items = ", ".join(
+        f"{item} = COALESCE({latest.format(item=item)}, {item})" for item in GUARANTEE_ITEMS
     )
     await tx.execute(
-        "UPDATE households SET last_visit_at = ? WHERE id = ?",
-        (latest["at"] if latest else None, household_id),
+        f"UPDATE households SET {items}, last_visit_at = (SELECT max(visited_at) FROM visits"
+        " WHERE household_id = ? AND voided = 0) WHERE id = ?",
+        [household_id] * (len(GUARANTEE_ITEMS) + 2),
     )
 
 

@@ -165,7 +165,8 @@ class VisitService:
         text = clean_text(notes.text)
         if not text and not file_ids and not observed:
             raise InvalidInput("visit.empty")
-        if notes.day > self.today():
+        latest = max(at, self._clock.now()).astimezone(self._settings.zone).date()
+        if notes.day > latest:  # judged by the message's own time as much as by the clock
             raise InvalidInput("visit.future", day=notes.day.isoformat())
         visited_at = (
             at
