@@ -13,15 +13,17 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.app import ALLOWED_UPDATES, build_application, serving
-from bot.clock import Clock, SystemClock
+from bot.clock import Clock, FixedClock, SystemClock
 from bot.config import Settings
 from bot.models import Role
 from bot.processor import ChatOrderedProcessor
@@ -37,6 +39,9 @@ from bot.services.invites import InviteService
 from bot.standin.api import FakeTelegram, JsonDict, RecordedCall
 from bot.standin.server import StandinServer
 from storage.db import Database
+
+# A replayed script runs on this clock (a weekday morning in the sample township's zone).
+REPLAY_START = datetime(2026, 11, 30, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 
 # The newcomer is invited but not registered: the script greets them with ``/start $INVITE``.
 NEWCOMER = Persona("newcomer", 1010, "赵小红", Role.MEMBER, "511902101001")
@@ -281,8 +286,13 @@ async def play(
     folder: Path,
     clock: Clock | None = None,
 ) -> None:
-    """Run one playground session; ``lines`` is an async iterator factory of typed lines."""
-    clock = clock or SystemClock()
+    """Run one playground session; ``lines`` is an async iterator factory of typed lines.
+
+    Without a ``clock`` the session runs on :data:`REPLAY_START`, a fixed clock, so that a
+    replayed script gives the same transcript on any day; ``zhucun demo`` at a terminal passes
+    the system clock.
+    """
+    clock = clock or FixedClock(REPLAY_START)
     api = FakeTelegram(clock=clock)
     invite_code = await _prepare_store(folder / "zhucun.db", clock)
     async with StandinServer(api) as server:
@@ -341,6 +351,7 @@ def run_demo(settings: Settings) -> int:
                 lambda: _stdin_lines(sys.stdin, interactive),
                 sys.stdout,
                 folder=Path(folder),
+                clock=SystemClock() if interactive else None,
             )
         )
     return 0
