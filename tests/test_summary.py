@@ -213,6 +213,9 @@ async def test_summary_with_a_date_and_bad_dates(bot: Harness) -> None:
     replies = await bot.command(TOWNSHIP, "summary", "2026-11-27")
     assert "清江镇 · 11月27日 每日汇总" in replies[0]
     assert "当天签到：1/3 人" in replies[0]  # 李明's check-in of the 27th
+    # Coverage as of that day: 曾德华's visit (for the 24th), not 王秀英's of the 28th.
+    assert "30 天内走访覆盖：1/12 户（8%）" in replies[0]
+    assert "走访：当天 0 次，近 7 天 1 次" in replies[0]
     yesterday = await bot.command(TOWNSHIP, "summary", "昨天")
     assert yesterday[0] == replies[0]
     bad = await bot.command(TOWNSHIP, "summary", "下下个月")

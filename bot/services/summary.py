@@ -294,7 +294,12 @@ class SummaryService:
     # --- internals -----------------------------------------------------------------------------
 
     def _window(self, day: date) -> Window:
-        return Window(day=day, zone=self._settings.zone, coverage_days=self._settings.coverage_days)
+        return Window(
+            day=day,
+            zone=self._settings.zone,
+            coverage_days=self._settings.coverage_days,
+            current=day >= self.today(),
+        )
 
     async def _region(self, code: str) -> Region:
         region = await region_repo.get(self._db, code)
