@@ -427,3 +427,22 @@ async def test_other_township_sees_nothing_and_forged_callbacks_fail(bot: Harnes
     assert await status(bot, problem) is ProblemStatus.OPEN
     assert await actions(bot, "checkin", checkin_id) == ["checkin.create"]
     assert await actions(bot, "absence", absence_id) == ["absence.create"]
+
+
+# --- unanswered policy questions ------------------------------------------------------------------
+
+
+async def test_unanswered_questions_are_a_queue(bot: Harness) -> None:
+    asked = await bot.services.policies.ask(await member(bot, MEMBER.telegram_id), "qwerty zxcvb?")
+    assert asked.recorded
+    replies = await bot.command(TOWNSHIP, "review")
+    assert "未答复的政策问题：1 个" in replies[-1]
+    await press(bot, TOWNSHIP.telegram_id, "rv:l:q:0")
+    listing = bot.api.last_message_to(TOWNSHIP.telegram_id)
+    assert "qwerty zxcvb" in listing["text"]
+    [data] = [d for d in buttons(listing).values() if d.startswith("rv:qa:")]
+    assert "已从列表中移除" in await press(bot, TOWNSHIP.telegram_id, data)
+    assert "没有未答复的政策问题" in bot.api.last_message_to(TOWNSHIP.telegram_id)["text"]
+    assert "没有找到" in await forge(bot, TOWNSHIP.telegram_id, data)  # twice: gone
+    await outsider(bot)
+    assert "未答复的政策问题：0 个" in (await bot.command(OUTSIDER, "review"))[-1]
