@@ -31,7 +31,7 @@ DAYS_COLOUR = "#3b7dd8"
 VISITS_COLOUR = "#2e9d62"
 QUOTA_COLOUR = "#d8453b"
 EXPECTED_COLOUR = "#e39b2d"
-LEFT_IN, TOP_IN, BOTTOM_IN, ROW_IN = 1.3, 0.55, 0.85, 0.42  # margins and bar rows, in inches
+LEFT_IN, TOP_IN, BOTTOM_IN, ROW_IN = 1.3, 0.75, 0.85, 0.42  # margins and bar rows, in inches
 
 
 class FontMissing(RuntimeError):
@@ -138,7 +138,7 @@ def render(data: ChartData) -> bytes:
         )
     days_ax.set_xlim(0, max([data.required, *data.days]) * 1.15 + 0.5)
     days_ax.set_yticks(rows, data.labels, fontproperties=regular)
-    days_ax.invert_yaxis()
+    days_ax.set_ylim(count - 0.5, -0.5)  # first village on top, no padding rows
     days_ax.set_xlabel(data.days_axis, fontproperties=regular)
     for row, value in zip(rows, data.days, strict=True):
         days_ax.annotate(
@@ -151,7 +151,7 @@ def render(data: ChartData) -> bytes:
         )
     visits_ax.barh(rows, data.visits, color=VISITS_COLOUR, height=0.6)
     visits_ax.set_xlim(0, max([1, *data.visits]) * 1.2)
-    visits_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    visits_ax.xaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
     visits_ax.set_xlabel(data.visits_axis, fontproperties=regular)
     for row, visits in zip(rows, data.visits, strict=True):
         visits_ax.annotate(
