@@ -8,10 +8,12 @@ and a leader for each township and county. ``tiny`` is about a hundredth of it. 
 generated once per size with ``executemany`` (bench-only: real entries go through the services)
 and kept under the temp folder, so later runs of the same size start at once.
 
-Reported, in one run: the summary data (``SummaryService.for_region``: the SQL aggregates
-through the store's async connection, plus adding up and ranking villages) for one township and
-for all 200 one after another, next to the bare aggregates — the same SQL statements
-(``storage.summary.statements``) on a plain ``sqlite3`` connection, results fetched and dropped.
+Reported, in one run: the summary data (the SQL aggregates through the store's async connection,
+plus adding up and ranking villages) for one township (``SummaryService.for_region``), for all
+200 as the daily job gets them (``for_regions``: one pass over the city, split by township) and
+one at a time as 200 ``/summary`` would, each next to the bare aggregates — the same SQL
+statements (``storage.summary.statements``) on a plain ``sqlite3`` connection, results fetched
+and dropped.
 A county's roll-up and the chart (rendered separately, it is not part of the data) are timed
 too. Target: all 200 townships' data under 1 s and within 2x of the bare aggregates.
 ``--plans`` prints SQLite's query plan of each statement. Prints a Markdown table.
@@ -41,7 +43,7 @@ from bot.config import load_settings
 from bot.services.summary import SummaryService
 from locales import load_catalog
 from storage.db import Database
-from storage.summary import Window, statements
+from storage.summary import Window, common_root, statements
 
 ZONE = ZoneInfo("Asia/Shanghai")
 TODAY = date(2026, 11, 28)
@@ -320,7 +322,7 @@ async def timed(work: Callable[[], Awaitable[Any]], repeat: int) -> float:
     return statistics.median(times)
 
 
-def bare(conn: sqlite3.Connection, roots: list[str], window: Window) -> None:
+def bare(conn: sqlite3.Connection, roots: list[str | None], window: Window) -> None:
     for root in roots:
         for sql, params in statements(root, window):
             conn.execute(sql, params).fetchall()
@@ -352,8 +354,10 @@ async def run(size_name: str, plans: bool) -> None:
             for code in codes:
                 await service.for_region(code, TODAY)
 
-        every = await timed(all_towns, repeat)
-        every_bare = await _bare_timed(conn, paths, window, repeat)
+        every = await timed(lambda: service.for_regions(codes, TODAY), repeat)
+        every_bare = await _bare_timed(conn, [common_root(paths)], window, repeat)
+        one_by_one = await timed(all_towns, repeat)
+        one_by_one_bare = await _bare_timed(conn, paths, window, repeat)
         rollup = await timed(lambda: service.for_region(str(county["code"]), TODAY), repeat)
         rollup_bare = await _bare_timed(conn, [str(county["path"])], window, repeat)
         summary = await service.for_region(codes[0], TODAY)
@@ -377,7 +381,18 @@ async def run(size_name: str, plans: bool) -> None:
     print("|---|---|---|---|---|---|")
     rows = [
         ("one township's summary data", one, one_bare, None),
-        (f"all {len(codes)} townships' summary data", every, every_bare, TARGET_SECONDS),
+        (
+            f"all {len(codes)} townships' summary data (the daily job)",
+            every,
+            every_bare,
+            TARGET_SECONDS,
+        ),
+        (
+            f"all {len(codes)} townships one at a time (200 /summary)",
+            one_by_one,
+            one_by_one_bare,
+            None,
+        ),
         ("one county's roll-up data", rollup, rollup_bare, None),
     ]
     for name, value, base, limit in rows:
@@ -398,7 +413,7 @@ async def run(size_name: str, plans: bool) -> None:
 
 
 async def _bare_timed(
-    conn: sqlite3.Connection, roots: list[str], window: Window, repeat: int
+    conn: sqlite3.Connection, roots: list[str | None], window: Window, repeat: int
 ) -> float:
     async def work() -> None:
         bare(conn, roots, window)

@@ -109,9 +109,12 @@ async def send_summaries(app: App, day: date | None = None) -> int:
     services = app.bot_data.services
     day = day or services.summary.today()
     sent = await resend_summaries(app)
+    recipients = await services.summary.recipients()
+    # Every area's data from one pass over the store, not one pass per township.
+    areas = await services.summary.for_regions({r.region.code for r in recipients}, day)
     built: dict[tuple[str, str], tuple[Summary, str, bytes | None]] = {}
-    for recipient in await services.summary.recipients():
-        if await _send(app, recipient.member, recipient.region.code, day, built):
+    for recipient in recipients:
+        if await _send(app, recipient.member, recipient.region.code, day, built, areas):
             sent += 1
     return sent
 
@@ -142,6 +145,7 @@ async def _send(
     region_code: str,
     day: date,
     built: dict[tuple[str, str], tuple[Summary, str, bytes | None]],
+    areas: dict[str, Summary] | None = None,
 ) -> bool:
     """One leader's summary for one day, through send_once; False when not sent now."""
     services = app.bot_data.services
@@ -154,7 +158,9 @@ async def _send(
     lang = language_for(member.locale, None, app.bot_data.settings.locale)
     try:
         if (region_code, lang) not in built:
-            summary = await services.summary.for_region(region_code, day)
+            summary = (areas or {}).get(region_code) or await services.summary.for_region(
+                region_code, day
+            )
             if not may(member, Capability.REVIEW, summary.region):
                 return False
             chart = await chart_png(catalog, lang, summary)

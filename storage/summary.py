@@ -92,7 +92,7 @@ def _arity(sql: str) -> int:
 def _village_figures(covered: str) -> str:
     """One row per village, every count a correlated subquery over an index range."""
     return (
-        "SELECT r.code, r.name, r.parent_code AS township_code, t.name AS township_name,"
+        "SELECT r.code, r.name, r.path, r.parent_code AS township_code, t.name AS township_name,"
         " (SELECT count(*) FROM households h WHERE h.village_code = r.code) AS households,"
         " (SELECT count(*) FROM households h WHERE h.village_code = r.code"
         f" AND ({NOT_MET})) AS not_met,"
@@ -188,6 +188,7 @@ class VillageRow:
 
     code: str
     name: str
+    path: str
     township_code: str
     township_name: str
     households: int = 0
@@ -219,6 +220,23 @@ class Area:
     villages: list[VillageRow]
     team: list[TeamRow]
 
+    def under(self, path: str) -> Area:
+        """The part of this area inside the subtree at ``path``."""
+        villages = [v for v in self.villages if v.path.startswith(path)]
+        codes = {v.code for v in villages}
+        return Area(villages, [m for m in self.team if m.village_code in codes])
+
+
+def common_root(paths: list[str]) -> str | None:
+    """The deepest subtree holding every path (None: only the whole tree does)."""
+    if not paths:
+        return None
+    prefix = paths[0]
+    for path in paths[1:]:
+        while not path.startswith(prefix):
+            prefix = prefix[: prefix.rstrip("/").rfind("/") + 1]
+    return prefix if prefix not in ("", "/") else None
+
 
 async def area(db: Database, root: str | None, window: Window) -> Area:
     """Per-village counts and per-member days for the villages under ``root``."""
@@ -229,6 +247,7 @@ async def area(db: Database, root: str | None, window: Window) -> Area:
         VillageRow(
             code=r["code"],
             name=r["name"],
+            path=r["path"],
             township_code=r["township_code"],
             township_name=r["township_name"],
             households=r["households"],

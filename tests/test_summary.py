@@ -381,3 +381,11 @@ def test_the_cli_prints_the_same_summary_as_plain_text(
     captured = capsys.readouterr()
     assert refused.value.code == 1
     assert captured.err.strip() == "Summaries are by township or county."
+
+
+async def test_the_daily_batch_equals_each_summary_alone(bot: Harness) -> None:
+    await seed_day(bot)
+    batch = await bot.services.summary.for_regions([QINGJIANG, SHUINING, BAZHOU], TODAY)
+    assert sorted(batch) == [BAZHOU, QINGJIANG, SHUINING]
+    for code in (QINGJIANG, SHUINING, BAZHOU):
+        assert batch[code] == await bot.services.summary.for_region(code, TODAY)

@@ -133,7 +133,7 @@ class Summary(Frozen):
     villages: tuple[VillageDay, ...]
     townships: tuple[TownshipDay, ...]
     lagging: tuple[Lagging, ...]
-    behind: tuple[TeamMember, ...]
+    behind: tuple[TeamMember, ...]  # the LIST_SHOWN furthest behind; figures.behind counts all
 
     @property
     def rollup(self) -> bool:
@@ -185,11 +185,11 @@ def quota_for(day: date, required: int) -> Quota:
 
 
 def _add(parts: Iterable[Figures]) -> Figures:
-    totals: dict[str, int] = defaultdict(int)
+    totals = dict.fromkeys(Figures.model_fields, 0)
     for part in parts:
-        for name, value in part:
+        for name, value in part.__dict__.items():
             totals[name] += value
-    return Figures(**totals)
+    return Figures.model_construct(None, **totals)
 
 
 class SummaryService:
@@ -288,8 +288,7 @@ class SummaryService:
         if kind is ListKind.UNVERIFIED:
             villages = summary.unverified
             return base.model_copy(update={"total": len(villages), "villages": villages})
-        behind = summary.behind
-        return base.model_copy(update={"total": len(behind), "members": behind[:LIST_SHOWN]})
+        return base.model_copy(update={"total": summary.figures.behind, "members": summary.behind})
 
     # --- internals -----------------------------------------------------------------------------
 
@@ -321,9 +320,45 @@ class SummaryService:
         found = await region_repo.get_many(self._db, sorted(set(codes))) if codes else []
         return sorted((r for r in found if r.level in SUMMARY_LEVELS), key=lambda r: r.path)
 
+    async def for_regions(
+        self, codes: Iterable[str], day: date | None = None
+    ) -> dict[str, Summary]:
+        """Several areas' summaries from one pass over their common subtree (the daily job)."""
+        day = day or self.today()
+        wanted = sorted(set(codes))
+        regions = await region_repo.get_many(self._db, wanted) if wanted else []
+        if len(regions) != len(wanted):
+            raise NotFound()
+        if any(r.level not in SUMMARY_LEVELS for r in regions):
+            raise InvalidInput("summary.level")
+        if not regions:
+            return {}
+        root = repo.common_root([r.path for r in regions])
+        data = await repo.area(self._db, root, self._window(day))
+        if len(regions) == 1:
+            return {regions[0].code: self._summarize(regions[0], day, data)}
+        township_of = {v.code: v.township_code for v in data.villages}
+        by_township: dict[str, repo.Area] = defaultdict(lambda: repo.Area([], []))
+        for village in data.villages:
+            by_township[village.township_code].villages.append(village)
+        for member in data.team:
+            by_township[township_of[member.village_code]].team.append(member)
+        found: dict[str, Summary] = {}
+        for region in regions:
+            part = (
+                by_township[region.code]
+                if region.level is Level.TOWNSHIP
+                else data.under(region.path)
+            )
+            found[region.code] = self._summarize(region, day, part)
+        return found
+
     async def _build(self, region: Region, day: date) -> Summary:
-        quota = quota_for(day, self._settings.required_days)
         data = await repo.area(self._db, region.path, self._window(day))
+        return self._summarize(region, day, data)
+
+    def _summarize(self, region: Region, day: date, data: repo.Area) -> Summary:
+        quota = quota_for(day, self._settings.required_days)
         names = {v.code: v.name for v in data.villages}
         team_by_village: dict[str, list[TeamRow]] = defaultdict(list)
         for member in data.team:
@@ -347,6 +382,11 @@ class SummaryService:
             for code, parts in townships.items()
             if region.level is not Level.TOWNSHIP
         )
+        # The members furthest behind first; the list shows LIST_SHOWN, the count is in figures.
+        late = sorted(
+            (m for m in _distinct(data.team) if m.days < quota.expected),
+            key=lambda m: (m.days, m.village_code, m.name),
+        )[:LIST_SHOWN]
         behind = tuple(
             TeamMember(
                 member_id=m.member_id,
@@ -356,8 +396,7 @@ class SummaryService:
                 days=m.days,
                 checked_in=m.checked_in,
             )
-            for m in _distinct(data.team)
-            if m.days < quota.expected
+            for m in late
         )
         return Summary(
             region=region,
@@ -369,12 +408,14 @@ class SummaryService:
             villages=villages,
             townships=rollups,
             lagging=_lagging(villages, quota),
-            behind=tuple(sorted(behind, key=lambda m: (m.days, m.village_code, m.name))),
+            behind=behind,
         )
 
     @staticmethod
     def _village(row: VillageRow, team: list[TeamRow], quota: Quota) -> VillageDay:
-        figures = Figures(
+        # Built from our own counts: construct without re-validating (the daily job makes
+        # thousands).
+        figures = Figures.model_construct(
             members=len(team),
             checked_in=sum(m.checked_in for m in team),
             behind=sum(m.days < quota.expected for m in team),
@@ -392,7 +433,7 @@ class SummaryService:
             problems_urgent=row.problems_urgent,
             days_total=sum(m.days for m in team),
         )
-        return VillageDay(
+        return VillageDay.model_construct(
             code=row.code,
             name=row.name,
             township_code=row.township_code,
