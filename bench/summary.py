@@ -388,7 +388,7 @@ async def run(size_name: str, plans: bool) -> None:
             TARGET_SECONDS,
         ),
         (
-            f"all {len(codes)} townships one at a time (200 /summary)",
+            f"all {len(codes)} townships one at a time ({len(codes)} /summary)",
             one_by_one,
             one_by_one_bare,
             None,
