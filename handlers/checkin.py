@@ -41,7 +41,7 @@ from bot.config import Settings
 from bot.context import BotContext
 from bot.errors import ZhucunError
 from bot.models import Region
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands, keyboard
 from locales import Catalog, Html
 
@@ -195,11 +195,7 @@ async def pick_village(update: Update, context: BotContext) -> int | None:
     return await _ask_location(update, context, who, draft, village.name)
 
 
-async def use_buttons(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "checkin.use_buttons")
-    return None
+use_buttons = reask("checkin.use_buttons")
 
 
 # --- step: the location -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +70,19 @@ async def say(
     if chat is None:
         return None
     return await send_text(context.bot, chat.id, t(context, lang, key, **params), markup=markup)
+
+
+def reask(key: str) -> Callable[[Update, BotContext], Coroutine[Any, Any, int | None]]:
+    """A flow step's answer to input of the wrong kind: say ``key`` and stay in the same state.
+
+    Every guided flow needs several of these (a sticker where a button is expected, a photo where
+    text is); one factory keeps them identical.
+    """
+
+    async def ask_again(update: Update, context: BotContext) -> int | None:
+        who = await caller(update, context)
+        if who is not None:
+            await say(update, context, who.lang, key)
+        return None
+
+    return ask_again

@@ -27,7 +27,7 @@ from bot.context import BotContext
 from bot.errors import NotFound, ZhucunError
 from bot.fieldwork import Problem, Visit, parse_entry_number
 from bot.models import Member
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands
 from locales import Catalog, Html, language_for
 
@@ -231,11 +231,7 @@ async def take_text(update: Update, context: BotContext) -> int | None:
     return END
 
 
-async def need_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "fix.need_text")
-    return None
+need_text = reask("fix.need_text")
 
 
 def _forget(context: BotContext) -> None:

@@ -45,7 +45,7 @@ from bot.services.households import (
     decisive,
     parse_size,
 )
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands
 from locales import Catalog, Html
 
@@ -270,11 +270,7 @@ async def take_query(update: Update, context: BotContext) -> int:
     return END
 
 
-async def query_not_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "household.query_not_text")
-    return None
+query_not_text = reask("household.query_not_text")
 
 
 async def _search(update: Update, context: BotContext, who: Caller, query: str) -> None:
@@ -643,18 +639,10 @@ async def choose_new_status(update: Update, context: BotContext) -> int | None:
     return END
 
 
-async def not_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "household.add_not_text")
-    return None
+not_text = reask("household.add_not_text")
 
 
-async def use_buttons(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "household.use_buttons")
-    return None
+use_buttons = reask("household.use_buttons")
 
 
 async def cancel(update: Update, context: BotContext) -> int:

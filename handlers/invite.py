@@ -31,7 +31,7 @@ from bot.context import BotContext
 from bot.errors import InvalidInput, ZhucunError
 from bot.models import Invite, Member, Region, Role
 from bot.services.invites import NAME_MAX, clean_name
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands
 from locales import Catalog, Html
 
@@ -243,20 +243,10 @@ async def take_name(update: Update, context: BotContext) -> int | None:
     return END
 
 
-async def name_not_text(update: Update, context: BotContext) -> int | None:
-    """A sticker, photo or the like where a name is expected: ask again, stay in the step."""
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "invite_flow.name_not_text")
-    return None
+name_not_text = reask("invite_flow.name_not_text")
 
 
-async def use_buttons(update: Update, context: BotContext) -> int | None:
-    """Typing while the flow waits for a button press."""
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "invite_flow.use_buttons")
-    return None
+use_buttons = reask("invite_flow.use_buttons")
 
 
 # --- leaving the flow -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from bot.errors import NotFound
 from bot.policysearch import looks_like_question
 from bot.sending import send_text
 from bot.services.policies import PolicyAnswer, PolicyHit, PolicySection
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands
 from locales import Catalog, Html
 
@@ -176,11 +176,7 @@ async def take_question(update: Update, context: BotContext) -> int:
     return END
 
 
-async def not_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "policy.not_text")
-    return None
+not_text = reask("policy.not_text")
 
 
 async def cancel(update: Update, context: BotContext) -> int:

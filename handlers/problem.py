@@ -35,7 +35,7 @@ from bot.models import Member
 from bot.services.deliveries import delivery_key
 from bot.services.households import decisive
 from bot.services.problems import clean_description
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.media import keep_media
 from handlers.menu import button_commands, keyboard
 from locales import Catalog, language_for
@@ -450,25 +450,13 @@ async def _lost(update: Update, context: BotContext, who: Caller | None) -> int:
     return END
 
 
-async def use_buttons(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "problem.use_buttons")
-    return None
+use_buttons = reask("problem.use_buttons")
 
 
-async def need_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "problem.need_text")
-    return None
+need_text = reask("problem.need_text")
 
 
-async def need_photo(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "problem.need_photo")
-    return None
+need_photo = reask("problem.need_photo")
 
 
 async def cancel(update: Update, context: BotContext) -> int:

@@ -44,7 +44,7 @@ from bot.services.review import (
     ProblemResult,
     ProblemView,
 )
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.menu import button_commands
 from locales import Catalog, Html, language_for
 
@@ -776,11 +776,7 @@ async def take_note(update: Update, context: BotContext) -> int | None:
     return END
 
 
-async def note_not_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "review.need_text")
-    return None
+note_not_text = reask("review.need_text")
 
 
 async def cancel(update: Update, context: BotContext) -> int:

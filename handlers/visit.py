@@ -37,7 +37,7 @@ from bot.fieldwork import Visit
 from bot.models import GUARANTEE_ITEMS, Guarantee, Household
 from bot.services.households import HouseholdMatch, decisive
 from bot.services.visits import Notes, clean_text, snippet
-from handlers.common import Caller, caller, say, t
+from handlers.common import Caller, caller, reask, say, t
 from handlers.media import keep_media, show_status
 from handlers.menu import button_commands, keyboard
 from locales import Catalog
@@ -294,12 +294,7 @@ async def _status(update: Update, context: BotContext, who: Caller, draft: dict[
     _keep(context, draft)
 
 
-async def notes_other(update: Update, context: BotContext) -> int | None:
-    """A sticker, a document, a location …: not part of a visit's notes."""
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "visit.notes_kind")
-    return None
+notes_other = reask("visit.notes_kind")
 
 
 async def notes_done(update: Update, context: BotContext) -> int | None:
@@ -536,19 +531,10 @@ async def edited(update: Update, context: BotContext) -> None:
 # --- leaving, stale presses, keyboards ----------------------------------------------------------
 
 
-async def use_buttons(update: Update, context: BotContext) -> int | None:
-    """A sticker, voice note or text where a button is expected: ask again."""
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "visit.use_buttons")
-    return None
+use_buttons = reask("visit.use_buttons")
 
 
-async def need_text(update: Update, context: BotContext) -> int | None:
-    who = await caller(update, context)
-    if who is not None:
-        await say(update, context, who.lang, "visit.need_text")
-    return None
+need_text = reask("visit.need_text")
 
 
 async def cancel(update: Update, context: BotContext) -> int:
