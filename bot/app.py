@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from telegram.ext import (
     JobQueue,
 )
 from telegram.request import BaseRequest
+from telegram.warnings import PTBUserWarning
 
 import handlers
 from bot import backup, jobs
@@ -80,6 +82,9 @@ def build_application(
     # Opt in to python-telegram-bot's timedelta durations (retry_after and friends) now, rather
     # than living with a deprecation warning on every 429 until the next major version.
     os.environ.setdefault("PTB_TIMEDELTA", "true")
+    # Our guided flows mix message and button steps per chat on purpose (per_message=False);
+    # PTB's reminder about that would greet every operator and playground user on stderr.
+    warnings.filterwarnings("ignore", message="If 'per_message=False'", category=PTBUserWarning)
     token = settings.bot_token.get_secret_value()
     install_redaction([token])
     job_queue: JobQueue[BotContext] = JobQueue()
