@@ -16,7 +16,8 @@ statements (``storage.summary.statements``) on a plain ``sqlite3`` connection, r
 and dropped.
 A county's roll-up and the chart (rendered separately, it is not part of the data) are timed
 too. Target: all 200 townships' data under 1 s and within 2x of the bare aggregates.
-``--plans`` prints SQLite's query plan of each statement. Prints a Markdown table.
+``--plans`` prints SQLite's query plan of each statement. Prints a Markdown table
+(``bench.report``); ``rows(size)`` gives its rows to ``python -m bench``.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import json
 import random
 import sqlite3
 import statistics
+import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.report import Row, at_most, table
 from bot.chart import chart_data, render
 from bot.clock import FixedClock
 from bot.config import load_settings
@@ -109,7 +112,7 @@ async def prepare(size_name: str) -> Path:
         await db.close()
     started = time.perf_counter()
     generate(path, SIZES[size_name])
-    print(f"generated {path} in {time.perf_counter() - started:.0f} s")
+    print(f"generated {path} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     return path
 
 
@@ -126,7 +129,7 @@ def generate(path: Path, size: Size) -> None:
     conn.execute("PRAGMA foreign_keys=OFF")
     conn.execute("BEGIN")
     created = NOW.astimezone(UTC).isoformat()
-    regions = [
+    regions: list[tuple[str, str | None, str, str, str | None, str]] = [
         ("51", None, "province", "四川省", None, "/51/"),
         ("5119", "51", "city", "巴中市", None, "/51/5119/"),
     ]
@@ -322,18 +325,28 @@ async def timed(work: Callable[[], Awaitable[Any]], repeat: int) -> float:
     return statistics.median(times)
 
 
-def bare(conn: sqlite3.Connection, roots: list[str | None], window: Window) -> None:
+def bare(conn: sqlite3.Connection, roots: Sequence[str | None], window: Window) -> None:
+    """The same statements on a plain connection, fetched and dropped: what SQLite alone costs."""
     for root in roots:
         for sql, params in statements(root, window):
             conn.execute(sql, params).fetchall()
 
 
-async def run(size_name: str, plans: bool) -> None:
+@dataclass(frozen=True)
+class Measured:
+    """The rows of the table, and SQLite's plan of each statement when asked for."""
+
+    rows: list[Row]
+    plans: list[str]
+
+
+async def measure(size_name: str, plans: bool = False) -> Measured:
     path = await prepare(size_name)
     settings = load_settings({"ZHUCUN_DB": str(path)})
     window = Window(day=TODAY, zone=ZONE, coverage_days=settings.coverage_days)
     db = await Database.open(path)
     conn = sqlite3.connect(path)
+    plan_lines: list[str] = []
     try:
         service = SummaryService(db, FixedClock(NOW), settings)
         towns = await db.fetchall("SELECT code, path FROM regions WHERE level = 'township'")
@@ -343,9 +356,9 @@ async def run(size_name: str, plans: bool) -> None:
         paths = [str(r["path"]) for r in towns]
         if plans:
             for sql, params in statements(paths[0], window):
-                print(sql[:90], "…")
+                plan_lines.append(f"{sql[:90]} …")
                 for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params):
-                    print("   ", row[3])
+                    plan_lines.append(f"    {row[3]}")
         repeat = 5 if size_name == "tiny" else 3
         one = await timed(lambda: service.for_region(codes[0], TODAY), 20)
         one_bare = await _bare_timed(conn, paths[:1], window, 20)
@@ -370,50 +383,58 @@ async def run(size_name: str, plans: bool) -> None:
         conn.close()
         await db.close()
     size = SIZES[size_name]
-    print()
     print(
-        f"size {size_name}: {size.townships} townships, {size.villages:,} villages, "
+        f"summary, size {size_name}: {size.townships} townships, {size.villages:,} villages, "
         f"{size.households:,} households, {size.visits:,} visits, {size.checkins:,} check-ins, "
-        f"{size.problems:,} problems"
+        f"{size.problems:,} problems",
+        file=sys.stderr,
     )
-    print()
-    print("| figure | value | baseline (bare SQL) | ratio | target | met? |")
-    print("|---|---|---|---|---|---|")
-    rows = [
-        ("one township's summary data", one, one_bare, None),
+    n = len(codes)
+    figures = [
+        ("summary data, one township", one, one_bare, None),
         (
-            f"all {len(codes)} townships' summary data (the daily job)",
+            f"summary data, all {n} townships (the daily job; {size.households:,} households,"
+            f" {size.visits:,} visits)",
             every,
             every_bare,
             TARGET_SECONDS,
         ),
         (
-            f"all {len(codes)} townships one at a time ({len(codes)} /summary)",
+            f"summary data, all {n} townships one at a time ({n} /summary)",
             one_by_one,
             one_by_one_bare,
             None,
         ),
-        ("one county's roll-up data", rollup, rollup_bare, None),
+        ("summary data, one county's roll-up", rollup, rollup_bare, None),
     ]
-    for name, value, base, limit in rows:
-        ratio = value / base if base else float("inf")
-        if limit is None:
-            target, met = f"≤ {TARGET_FACTOR:g}x bare", ratio <= TARGET_FACTOR
-        else:
-            target = f"< {limit:g} s and ≤ {TARGET_FACTOR:g}x bare"
-            met = value < limit and ratio <= TARGET_FACTOR
-        print(
-            f"| {name} | {_ms(value)} | {_ms(base)} | {ratio:.2f}x | {target} | "
-            f"{'yes' if met else 'no'} |"
+    table_rows: list[Row] = []
+    for name, value, base, limit in figures:
+        if base:
+            ratio, met = at_most(value, base, TARGET_FACTOR)
+        else:  # too fast to time: no ratio to speak of
+            ratio, met = float("inf"), False
+        target = f"≤ {TARGET_FACTOR:g}× bare SQL"
+        if limit is not None:
+            target = f"< {limit:g} s and {target}"
+            met = met and value < limit
+        table_rows.append(Row(name, _ms(value), f"{_ms(base)} bare SQL", ratio, target, met))
+    table_rows.append(
+        Row(
+            f"chart, one township ({len(data.labels)} villages, {len(png):,} bytes PNG;"
+            " rendered apart from the data)",
+            _ms(chart),
         )
-    print(
-        f"| chart, one township ({len(data.labels)} villages, {len(png):,} bytes PNG) "
-        f"| {_ms(chart)} | — | — | separate | — |"
     )
+    return Measured(table_rows, plan_lines)
+
+
+def rows(size: str) -> list[Row]:
+    """The summary figures at ``size`` ("tiny" proves it runs; "full" is the city)."""
+    return asyncio.run(measure(size)).rows
 
 
 async def _bare_timed(
-    conn: sqlite3.Connection, roots: list[str | None], window: Window, repeat: int
+    conn: sqlite3.Connection, roots: Sequence[str | None], window: Window, repeat: int
 ) -> float:
     async def work() -> None:
         bare(conn, roots, window)
@@ -425,13 +446,19 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.summary")
     parser.add_argument("--size", choices=sorted(SIZES), default="full")
     parser.add_argument("--plans", action="store_true", help="print each statement's plan")
-    args = parser.parse_args()
-    asyncio.run(run(args.size, args.plans))
+    args = parser.parse_args(argv)
+    measured = asyncio.run(measure(args.size, args.plans))
+    for line in measured.plans:
+        print(line)
+    if measured.plans:
+        print()
+    print(table(measured.rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
