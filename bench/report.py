@@ -14,7 +14,7 @@ HEADER = "| figure | value | baseline | ratio | target | met? |\n|---|---:|---:|
 
 @dataclass(frozen=True)
 class Row:
-    """One measured figure; ``ratio`` and ``met`` are None where the figure has no baseline/target."""
+    """One measured figure; ``ratio`` and ``met`` are None where it has no baseline or target."""
 
     figure: str
     value: str
@@ -36,7 +36,7 @@ def table(rows: Iterable[Row]) -> str:
 
 
 def at_least(value: float, baseline: float, target: float) -> tuple[float, bool]:
-    """Ratio of a rate to its baseline rate, and whether it reaches ``target`` (higher is better)."""
+    """Ratio of a rate to its baseline, and whether it reaches ``target`` (higher is better)."""
     ratio = value / baseline
     return ratio, ratio >= target
 
