@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from itertools import islice
 from pathlib import Path
 
 import openpyxl
@@ -119,15 +120,17 @@ def cell_text(value: object) -> str:
 
 
 def _to_table(raw: list[list[str]], aliases: Mapping[str, str], required: Collection[str]) -> Table:
-    records = [[cell.strip() for cell in record] for record in raw]
-    if not records or not any(records[0]):
+    header = [cell.strip() for cell in raw[0]] if raw else []
+    if not any(header):
         raise TableError("no header row: row 1 must name the columns")
-    columns = _header_columns(records[0], aliases)
+    columns = _header_columns(header, aliases)
     present = frozenset(name for name in columns if name is not None)
     missing = [name for name in required if name not in present]
     if missing:
         raise TableError(f"missing required column {_describe(missing[0], aliases)}")
-    rows = list(_data_rows(records[1:], columns))
+    # Stripped one record at a time: a county's file is millions of cells.
+    records = ([cell.strip() for cell in record] for record in islice(raw, 1, None))
+    rows = list(_data_rows(records, columns))
     return Table(columns=present, rows=rows)
 
 
@@ -153,16 +156,23 @@ def _header_columns(header: Sequence[str], aliases: Mapping[str, str]) -> list[s
 
 
 def _data_rows(records: Iterable[list[str]], columns: Sequence[str | None]) -> Iterator[Row]:
+    named = [(index, name) for index, name in enumerate(columns) if name is not None]
+    unnamed = [index for index, name in enumerate(columns) if name is None]
+    width = len(columns)
     for number, record in enumerate(records, start=2):
         if not any(record):
             # Blank rows (most often trailing ones a spreadsheet keeps) carry nothing to import.
             continue
-        values: dict[str, str] = {}
-        for index, cell in enumerate(record):
-            name = columns[index] if index < len(columns) else None
-            if name is not None:
-                values[name] = cell
-            elif cell:
+        size = len(record)
+        if size >= width:
+            values = {name: record[index] for index, name in named}
+        else:
+            values = {name: record[index] for index, name in named if index < size}
+        for index in unnamed:
+            if index < size and record[index]:
+                raise TableError(f"a value in column {index + 1}, which has no header", number)
+        for index in range(width, size):
+            if record[index]:
                 raise TableError(f"a value in column {index + 1}, which has no header", number)
         yield Row(number=number, values=values)
 

@@ -12,6 +12,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin, pinyin
@@ -68,6 +69,13 @@ class NameKeys:
     initials: tuple[str, ...]
 
 
+@cache
+def _readings(han: str) -> tuple[str, ...]:
+    """Every reading of one character; a county's surnames are a few hundred characters, and
+    asking pypinyin for them again per name was a third of an import's key derivation."""
+    return tuple(pinyin(han, style=Style.NORMAL, heteronym=True)[0])
+
+
 def name_keys(name: str) -> NameKeys:
     """``曾德华`` → pinyin (cengdehua, zengdehua), initials (cdh, zdh); the usual reading first."""
     text = normalize(name)
@@ -77,7 +85,7 @@ def name_keys(name: str) -> NameKeys:
     usual = [s for s in usual if s]
     firsts: list[str] = [usual[0]] if usual else []
     if _is_han(text[0]):
-        for reading in pinyin(text[0], style=Style.NORMAL, heteronym=True)[0]:
+        for reading in _readings(text[0]):
             if reading not in firsts and len(firsts) < MAX_SURNAME_READINGS:
                 firsts.append(reading)
     rest = usual[1:]

@@ -8,7 +8,8 @@ the write cannot slip in.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from bot.models import VILLAGE_ROLES
@@ -31,6 +32,11 @@ HOUSEHOLD_FIELDS = (
 )
 # Derived from head_name on every write, for the household search; never compared on import.
 SEARCH_FIELDS = ("head_pinyin", "head_initials")
+# The same text as ``audit.record`` writes (one encoder, not one per event).
+_STATE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+
+# An audit event of an import: action, entity id, before, after.
+Event = tuple[str, str, Mapping[str, Any] | None, Mapping[str, Any] | None]
 
 
 def _columns(fields: Mapping[str, Any], allowed: tuple[str, ...]) -> list[str]:
@@ -93,6 +99,17 @@ async def update_region(tx: Writer, code: str, changes: Mapping[str, Any]) -> No
         )
 
 
+async def insert_regions(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Insert in the given order: each region's parent must be stored before it."""
+    for code, fields in items:
+        await insert_region(tx, code, fields)
+
+
+async def update_regions(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    for code, changes in items:
+        await update_region(tx, code, changes)
+
+
 async def households(tx: Writer) -> dict[str, dict[str, Any]]:
     """Every household's importable fields by registry number; ``causes`` as a list of codes."""
     rows = await tx.fetchall(f"SELECT registry_no, {', '.join(HOUSEHOLD_FIELDS)} FROM households")
@@ -120,30 +137,73 @@ async def village_helpers(tx: Writer) -> dict[tuple[str, str], set[int]]:
     return found
 
 
-def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
-    encoded = dict(fields)
-    if "causes" in encoded:
-        encoded["causes"] = json.dumps(list(encoded["causes"]))
-    if "head_name" in encoded:
-        encoded.update(key_columns(encoded["head_name"]))
-    return encoded
+class _SearchKeys:
+    """``key_columns`` once per distinct head name of one batch (names repeat in a county)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, dict[str, str]] = {}
+
+    def encode(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        encoded = dict(fields)
+        if "causes" in encoded:
+            encoded["causes"] = json.dumps(list(encoded["causes"]))
+        if "head_name" in encoded:
+            name = encoded["head_name"]
+            keys = self._known.get(name)
+            if keys is None:
+                keys = self._known[name] = key_columns(name)
+            encoded.update(keys)
+        return encoded
 
 
-async def insert_household(tx: Writer, registry_no: str, fields: Mapping[str, Any]) -> None:
-    values = _encode(fields)
-    names = _columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS)
+async def insert_households(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Insert new households in one statement; every item has all of ``HOUSEHOLD_FIELDS``."""
+    names = [*HOUSEHOLD_FIELDS, *SEARCH_FIELDS]
     marks = ", ".join("?" * (len(names) + 1))
-    await tx.execute(
-        f"INSERT INTO households (registry_no, {', '.join(names)}) VALUES ({marks})",
-        (registry_no, *(values[name] for name in names)),
+    keys = _SearchKeys()
+
+    def values() -> Iterable[tuple[Any, ...]]:
+        for registry_no, fields in items:
+            _columns(fields, HOUSEHOLD_FIELDS)
+            encoded = keys.encode(fields)
+            yield (registry_no, *(encoded[name] for name in names))
+
+    await tx.executemany(
+        f"INSERT INTO households (registry_no, {', '.join(names)}) VALUES ({marks})", values()
     )
 
 
-async def update_household(tx: Writer, registry_no: str, changes: Mapping[str, Any]) -> None:
-    values = _encode(changes)
-    names = _columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS)
-    assignments = ", ".join(f"{name} = ?" for name in names)
-    await tx.execute(
-        f"UPDATE households SET {assignments} WHERE registry_no = ?",
-        (*(values[name] for name in names), registry_no),
+async def update_households(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    """Apply each household's changes; one statement per set of changed columns."""
+    keys = _SearchKeys()
+    batches: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for registry_no, changes in items:
+        values = keys.encode(changes)
+        names = tuple(_columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS))
+        batches.setdefault(names, []).append((*(values[name] for name in names), registry_no))
+    for names, rows in batches.items():
+        assignments = ", ".join(f"{name} = ?" for name in names)
+        await tx.executemany(f"UPDATE households SET {assignments} WHERE registry_no = ?", rows)
+
+
+async def record_events(
+    tx: Writer, *, at: datetime, actor: str, entity: str, events: Sequence[Event]
+) -> None:
+    """Append the import's audit events in one statement, as ``audit.record`` writes each."""
+    stamp = at.isoformat()
+    await tx.executemany(
+        "INSERT INTO audit_events (at, actor, action, entity, entity_id, before, after)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                stamp,
+                actor,
+                action,
+                entity,
+                str(entity_id),
+                None if before is None else _STATE.encode(before),
+                None if after is None else _STATE.encode(after),
+            )
+            for action, entity_id, before, after in events
+        ),
     )

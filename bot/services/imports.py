@@ -33,7 +33,6 @@ from bot.clock import Clock
 from bot.models import Cause, HouseholdStatus, Level, Measure, RegionKind
 from bot.tabular import Row, Table, TableError, read_table
 from locales import load_catalog
-from storage import audit
 from storage import imports as store
 from storage.db import Database, Writer
 
@@ -426,43 +425,48 @@ async def _apply(
     entity: str,
     key_column: str,
     plans: Sequence[_Planned],
-    insert: Callable[[Writer, str, Fields], Awaitable[None]],
-    update: Callable[[Writer, str, Fields], Awaitable[None]],
+    insert: Callable[[Writer, Sequence[tuple[str, Fields]]], Awaitable[None]],
+    update: Callable[[Writer, Sequence[tuple[str, Fields]]], Awaitable[None]],
+    *,
+    ordered: bool,
 ) -> ImportResult:
+    """Write the plans in batches and their audit events in one statement, in plan order.
+
+    ``ordered``: a write may depend on the one before it (a region's path is its parent's), so
+    each run of inserts or of updates is written before the next run starts; otherwise all
+    inserts are written together, then all updates.
+    """
     at = clock.now()
     created = updated = unchanged = 0
+    inserts: list[tuple[str, Fields]] = []
+    updates: list[tuple[str, Fields]] = []
+    events: list[store.Event] = []
     for plan in plans:
-        changed = plan.changed
         if plan.stored is None:
-            await insert(tx, plan.key, plan.record)
-            after = {key_column: plan.key, **plan.record}
-            await audit.record(
-                tx,
-                at=at,
-                actor=actor,
-                action="import.create",
-                entity=entity,
-                entity_id=plan.key,
-                after=after,
-            )
+            if ordered and updates:
+                await update(tx, updates)
+                updates = []
+            inserts.append((plan.key, plan.record))
+            events.append(("import.create", plan.key, None, {key_column: plan.key, **plan.record}))
             created += 1
-        elif changed:
-            before = {name: plan.stored[name] for name in changed}
-            after = {name: plan.record[name] for name in changed}
-            await update(tx, plan.key, after)
-            await audit.record(
-                tx,
-                at=at,
-                actor=actor,
-                action="import.update",
-                entity=entity,
-                entity_id=plan.key,
-                before=before,
-                after=after,
-            )
-            updated += 1
-        else:
+            continue
+        changed = plan.changed
+        if not changed:
             unchanged += 1
+            continue
+        if ordered and inserts:
+            await insert(tx, inserts)
+            inserts = []
+        before = {name: plan.stored[name] for name in changed}
+        after = {name: plan.record[name] for name in changed}
+        updates.append((plan.key, after))
+        events.append(("import.update", plan.key, before, after))
+        updated += 1
+    if inserts:
+        await insert(tx, inserts)
+    if updates:
+        await update(tx, updates)
+    await store.record_events(tx, at=at, actor=actor, entity=entity, events=events)
     return ImportResult(created=created, updated=updated, unchanged=unchanged)
 
 
@@ -476,7 +480,15 @@ async def import_regions(db: Database, clock: Clock, path: Path, actor: str) -> 
         with_households = await store.villages_with_households(tx)
         plans = _plan_regions(path.name, parsed, stored, with_households)
         return await _apply(
-            tx, clock, actor, "region", "code", plans, store.insert_region, store.update_region
+            tx,
+            clock,
+            actor,
+            "region",
+            "code",
+            plans,
+            store.insert_regions,
+            store.update_regions,
+            ordered=True,
         )
 
 
@@ -526,6 +538,7 @@ async def import_households(db: Database, clock: Clock, path: Path, actor: str) 
             "household",
             "registry_no",
             plans,
-            store.insert_household,
-            store.update_household,
+            store.insert_households,
+            store.update_households,
+            ordered=False,
         )
