@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.models import Role
 from bot.sample import VILLAGE
 from storage import members as member_repo
-from tests.e2e import live_bot
+from tests.e2e import REPLY_TIMEOUT, live_bot
 from tests.harness import persona
 
 
@@ -20,8 +21,12 @@ async def test_registration_over_http(tmp_path: Path) -> None:
         assert "欢迎您，赵小红" in replies[0] and "石桥村" in replies[0]
         stored = await member_repo.by_telegram_id(bot.services.db, 2001)
         assert stored is not None and stored.memberships[0].role is Role.MEMBER
-        scopes = [c.params.get("scope") for c in bot.api.calls_to("setMyCommands")]
-        assert {"type": "chat", "chat_id": 2001} in scopes
+        # The menu is published after the welcome, so wait for that call rather than the reply.
+        async with asyncio.timeout(REPLY_TIMEOUT):
+            await bot.api.wait_for_call(
+                "setMyCommands",
+                lambda c: c.params.get("scope") == {"type": "chat", "chat_id": 2001},
+            )
 
         again = await bot.exchange(2002, f"/start {invite.code}")
         assert "已经用过" in again[0]

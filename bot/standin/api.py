@@ -179,6 +179,7 @@ class FakeTelegram:
         self._allowed_updates: frozenset[str] = DEFAULT_ALLOWED_UPDATES
         self._arrived = asyncio.Event()
         self._sent = asyncio.Event()
+        self._answered = asyncio.Event()
         self._poll_generation = 0
         self.polling = asyncio.Event()
         """Set while a long poll waits, so tests know the bot is listening without sleeping."""
@@ -211,6 +212,8 @@ class FakeTelegram:
             record.status, record.response = error.status, error.body()
         else:
             record.status, record.response = 200, {"ok": True, "result": result}
+        self._answered.set()
+        self._answered = asyncio.Event()
         return record.status, record.response
 
     async def _perform(self, name: str, params: JsonDict) -> Any:
@@ -884,6 +887,19 @@ class FakeTelegram:
         """Recorded calls of one method (any spelling), refused ones included."""
         name = canonical_name(method) or method
         return [c for c in self.calls if c.method == name]
+
+    async def wait_for_call(
+        self, method: str, matches: Callable[[RecordedCall], bool] = lambda _: True
+    ) -> RecordedCall:
+        """Wait until a call of ``method`` that ``matches`` has been answered; return the latest.
+
+        For calls a handler makes after its reply (a reply alone does not say the update is done).
+        """
+        while True:
+            found = [c for c in self.calls_to(method) if c.status and matches(c)]
+            if found:
+                return found[-1]
+            await self._answered.wait()
 
     @property
     def pending_updates(self) -> list[JsonDict]:
