@@ -6,6 +6,7 @@ roles allow it. A later feature adds one row here and its handler module.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -92,9 +93,14 @@ def actions_for(member: Member) -> list[Action]:
 
 
 def keyboard(catalog: Catalog, lang: str, member: Member) -> ReplyKeyboardMarkup:
-    buttons = [
-        KeyboardButton(catalog.label(lang, a.button_key)) for a in actions_for(member) if a.button
-    ]
+    return _keyboard(catalog, lang, tuple(a for a in actions_for(member) if a.button))
+
+
+@functools.lru_cache(maxsize=64)
+def _keyboard(catalog: Catalog, lang: str, actions: tuple[Action, ...]) -> ReplyKeyboardMarkup:
+    """Built once per language and set of buttons: it goes with nearly every reply, and
+    python-telegram-bot's objects are immutable, so one instance serves every chat."""
+    buttons = [KeyboardButton(catalog.label(lang, a.button_key)) for a in actions]
     rows = [buttons[i : i + KEYBOARD_COLUMNS] for i in range(0, len(buttons), KEYBOARD_COLUMNS)]
     return ReplyKeyboardMarkup(rows, resize_keyboard=True, is_persistent=True)
 
