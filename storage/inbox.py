@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from storage.db import Database, Writer
+from storage.db import Database
+
+MARK_DONE = "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL"
 
 
 class InboxItem(BaseModel):
@@ -27,25 +29,27 @@ class InboxItem(BaseModel):
 
 
 async def store(db: Database, items: Sequence[InboxItem], *, received_at: datetime) -> list[int]:
-    """Keep every item in one transaction; return the update ids not stored before."""
+    """Keep every item in one statement; return the update ids not stored before."""
     if not items:
         return []
-    new: list[int] = []
-    async with db.transaction() as tx:
-        for item in items:
-            changed = await tx.execute_rowcount(
-                "INSERT OR IGNORE INTO inbox (update_id, chat_id, received_at, payload)"
-                " VALUES (?, ?, ?, ?)",
-                (
-                    item.update_id,
-                    item.chat_id,
-                    received_at.isoformat(),
-                    json.dumps(item.payload, ensure_ascii=False),
-                ),
+    at = received_at.isoformat()
+    rows = await db.write(
+        "INSERT OR IGNORE INTO inbox (update_id, chat_id, received_at, payload) VALUES "
+        + ", ".join(["(?, ?, ?, ?)"] * len(items))
+        + " RETURNING update_id",
+        [
+            value
+            for item in items
+            for value in (
+                item.update_id,
+                item.chat_id,
+                at,
+                json.dumps(item.payload, ensure_ascii=False),
             )
-            if changed:
-                new.append(item.update_id)
-    return new
+        ],
+    )
+    new = {int(row[0]) for row in rows}
+    return [item.update_id for item in items if item.update_id in new]
 
 
 async def is_done(db: Database, update_id: int) -> bool:
@@ -58,17 +62,7 @@ async def is_done(db: Database, update_id: int) -> bool:
 
 async def mark_done(db: Database, update_id: int, *, at: datetime) -> None:
     """Record that the update's handlers finished; a second call keeps the first time."""
-    async with db.transaction() as tx:
-        await tx_mark_done(tx, update_id, at=at)
-
-
-async def tx_mark_done(tx: Writer, update_id: int, *, at: datetime) -> None:
-    """``mark_done`` inside a caller's transaction, so that what the update changed (a flow's
-    state, say) and its being done are committed together."""
-    await tx.execute(
-        "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL",
-        (at.isoformat(), update_id),
-    )
+    await db.write(MARK_DONE, (at.isoformat(), update_id))
 
 
 async def undone(db: Database) -> list[InboxItem]:
@@ -84,11 +78,9 @@ async def undone(db: Database) -> list[InboxItem]:
 
 async def prune(db: Database, *, done_before: datetime) -> int:
     """Forget updates handled before ``done_before``; return how many rows went."""
-    async with db.transaction() as tx:
-        return await tx.execute_rowcount(
-            "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?",
-            (done_before.isoformat(),),
-        )
+    return await db.write_rowcount(
+        "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before.isoformat(),)
+    )
 
 
 async def counts(db: Database) -> tuple[int, int]:

@@ -73,7 +73,7 @@ async def by_telegram_id(db: Database, telegram_user_id: int) -> Member | None:
         for row in rows
         if row["grant_id"] is not None
     ]
-    member = {k: first[k] for k in first.keys() if not k.startswith(("grant_", "region_"))}
+    member = {k: v for k, v in dict(first).items() if not k.startswith(("grant_", "region_"))}
     return Member.model_validate({**member, "active": bool(first["active"]), "memberships": grants})
 
 
