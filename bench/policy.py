@@ -11,9 +11,11 @@
   the starter library's sentences into new documents; index build time (the real importer),
   store size, and search latency p50/p95 of the service's whole search (FTS5 candidates within a
   village member's scope, document frequencies, re-ranking) against a bare FTS5 BM25 query for
-  the same terms on the same data in the same run.
+  the same terms on the same data in the same run. The two are timed in alternating rounds, so
+  a neighbour's load on this noisy 2-core box falls on both alike.
 
-Prints a Markdown table.
+``rows(size)`` gives the figures as :class:`bench.report.Row` s (``python -m bench`` collects
+them); ``main`` prints them as a Markdown table.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.report import Row, table
 from bot import policysearch as ps
 from bot.clock import SystemClock
 from bot.sample import sample_file
@@ -46,6 +49,7 @@ TARGET_RECALL3 = 0.9
 TARGET_P95_MS = 10.0
 SIZES = {"tiny": 1_000, "full": 10_000}
 PASSAGES_PER_DOC = 20
+ROUNDS = 3  # timing rounds over the question set, each the service's and then the bare query's
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,8 @@ def _percentile(values: Sequence[float], q: float) -> float:
 async def speed(folder: Path, size: int, questions: Sequence[Question]) -> Speed:
     library = generate_library(folder, size)
     db = await Database.open(folder / "speed.db")
+    # The bare query: the same FTS5 terms, BM25 order, no scope, no re-ranking, no asyncio.
+    bare_conn = sqlite3.connect(folder / "speed.db")
     try:
         await db.migrate()
         clock = SystemClock()
@@ -189,36 +195,29 @@ async def speed(folder: Path, size: int, questions: Sequence[Question]) -> Speed
         started = time.perf_counter()
         result = await service.import_path(library, ACTOR)
         build = time.perf_counter() - started
+        bare_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # both read the main file alike
         texts = [q.text for q in questions]
-        plain_terms = [await _searched(service, db, text) for text in texts]
+        expressions = [ps.match_expression(await _searched(service, text)) for text in texts]
+        expressions = [e for e in expressions if e]
         for text in texts[:10]:  # warm the page cache for both paths alike
             await service.rank(VILLAGE_PATHS, text)
+        for expression in expressions[:10]:
+            _bare(bare_conn, expression)
         ours: list[float] = []
-        for _ in range(3):
+        bare: list[float] = []
+        for _ in range(ROUNDS):
             for text in texts:
                 started = time.perf_counter()
                 await service.rank(VILLAGE_PATHS, text)
                 ours.append((time.perf_counter() - started) * 1000)
-        passages = result.passages
-    finally:
-        await db.close()
-    # The bare query: the same FTS5 terms, BM25 order, no scope, no re-ranking, no asyncio.
-    conn = sqlite3.connect(folder / "speed.db")
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        expressions = [ps.match_expression(searched) for searched in plain_terms]
-        expressions = [e for e in expressions if e]
-        bare: list[float] = []
-        for _ in range(3):
             for expression in expressions:
                 started = time.perf_counter()
-                conn.execute(
-                    "SELECT rowid FROM policy_fts WHERE policy_fts MATCH ? ORDER BY rank LIMIT 3",
-                    (expression,),
-                ).fetchall()
+                _bare(bare_conn, expression)
                 bare.append((time.perf_counter() - started) * 1000)
+        passages = result.passages
     finally:
-        conn.close()
+        bare_conn.close()
+        await db.close()
     store = await asyncio.to_thread(_size, folder, "speed.db*")
     return Speed(
         passages=passages,
@@ -231,78 +230,77 @@ async def speed(folder: Path, size: int, questions: Sequence[Question]) -> Speed
     )
 
 
-async def _searched(service: PolicyService, db: Database, text: str) -> list[str]:
+def _bare(conn: sqlite3.Connection, expression: str) -> None:
+    conn.execute(
+        "SELECT rowid FROM policy_fts WHERE policy_fts MATCH ? ORDER BY rank LIMIT 3",
+        (expression,),
+    ).fetchall()
+
+
+async def _searched(service: PolicyService, text: str) -> list[str]:
     """The terms the service sends to FTS5 for a question (the bare query uses the same)."""
-    terms = ps.all_terms(ps.concepts(text, service.vocabulary))
-    df, total = await service.frequencies(terms)
-    return ps.selective_terms(terms, df, total, service.weights)
+    found = ps.concepts(text, service.vocabulary)
+    df, total = await service.frequencies(ps.all_terms(found))
+    return ps.search_terms(found, df, total, service.weights)
 
 
-def _ratio(value: float, base: float) -> str:
-    return f"{value / base:.1f}x" if base else "-"
-
-
-def table(held: Quality, tune: Quality, fast: Speed) -> str:
+def figures(held: Quality, tune: Quality, fast: Speed) -> list[Row]:
+    """The table's rows: quality on the held-out split next to the tune split, speed next to a
+    bare FTS5 query on the same data."""
     offtopic = held.offtopic + tune.offtopic
     declined = (held.rejected * held.offtopic + tune.rejected * tune.offtopic) / max(1, offtopic)
-    rows = [
-        ("figure", "value", "baseline", "ratio", "target", "met?"),
-        ("---",) * 6,
-        (
-            f"recall@1, held-out ({held.questions} questions)",
+    n = held.questions
+    return [
+        Row(
+            f"recall@1, held-out ({n} questions)",
             f"{held.recall1:.2f}",
-            f"tune split: {tune.recall1:.2f}",
-            "-",
-            "-",
-            "-",
+            f"{tune.recall1:.2f} tune split",
+            _ratio(held.recall1, tune.recall1),
         ),
-        (
-            f"recall@3, held-out ({held.questions} questions)",
+        Row(
+            f"recall@3, held-out ({n} questions)",
             f"{held.recall3:.2f}",
-            f"tune split: {tune.recall3:.2f}",
-            "-",
-            f">= {TARGET_RECALL3}",
-            "yes" if held.recall3 >= TARGET_RECALL3 else "no",
+            f"{tune.recall3:.2f} tune split",
+            _ratio(held.recall3, tune.recall3),
+            f"≥ {TARGET_RECALL3}",
+            held.recall3 >= TARGET_RECALL3,
         ),
-        (
+        Row(
             "held-out questions answered (above threshold)",
             f"{held.answered:.2f}",
-            f"tune split: {tune.answered:.2f}",
-            "-",
-            "-",
-            "-",
+            f"{tune.answered:.2f} tune split",
+            _ratio(held.answered, tune.answered),
         ),
-        (
-            f"off-topic questions declined ({held.offtopic + tune.offtopic})",
-            f"{declined:.2f}",
-            "-",
-            "-",
-            "-",
-            "-",
-        ),
-        (
-            f"search p50, {fast.passages} passages (ms)",
-            f"{fast.p50_ms:.2f}",
-            f"bare FTS5 {fast.bare_p50_ms:.2f}",
+        Row(f"off-topic questions declined ({offtopic})", f"{declined:.2f}"),
+        Row(
+            f"policy search p50, {fast.passages:,} passages",
+            f"{fast.p50_ms:.2f} ms",
+            f"{fast.bare_p50_ms:.2f} ms bare FTS5",
             _ratio(fast.p50_ms, fast.bare_p50_ms),
-            "-",
-            "-",
         ),
-        (
-            f"search p95, {fast.passages} passages (ms)",
-            f"{fast.p95_ms:.2f}",
-            f"bare FTS5 {fast.bare_p95_ms:.2f}",
+        Row(
+            f"policy search p95, {fast.passages:,} passages",
+            f"{fast.p95_ms:.2f} ms",
+            f"{fast.bare_p95_ms:.2f} ms bare FTS5",
             _ratio(fast.p95_ms, fast.bare_p95_ms),
-            f"< {TARGET_P95_MS:g}",
-            "yes" if fast.p95_ms < TARGET_P95_MS else "no",
+            f"< {TARGET_P95_MS:g} ms",
+            fast.p95_ms < TARGET_P95_MS,
         ),
-        ("index build (s)", f"{fast.build_s:.2f}", "-", "-", "-", "-"),
-        ("store size (MB)", f"{fast.store_mb:.1f}", "-", "-", "-", "-"),
+        Row(
+            f"policy index build, {fast.passages:,} passages",
+            f"{fast.build_s:.2f} s",
+        ),
+        Row(f"policy store size, {fast.passages:,} passages", f"{fast.store_mb:.1f} MB"),
     ]
-    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 
-async def main_async(size: str, split: str, show_misses: bool) -> str:
+def _ratio(value: float, base: float) -> float | None:
+    return value / base if base else None
+
+
+async def measure(size: str, split: str = "heldout", show_misses: bool = False) -> list[Row]:
+    """Quality on the starter library, then speed on a generated one of ``size``; ``show_misses``
+    lists the questions of ``split`` that were missed (stderr)."""
     questions = load_questions()
     with tempfile.TemporaryDirectory(prefix="zhucun-policy-") as tmp:
         folder = Path(tmp)
@@ -318,7 +316,12 @@ async def main_async(size: str, split: str, show_misses: bool) -> str:
         finally:
             await db.close()
         fast = await speed(folder, SIZES[size], questions)
-    return table(held, tune, fast)
+    return figures(held, tune, fast)
+
+
+def rows(size: str) -> list[Row]:
+    """The figures for ``python -m bench`` (``tiny``: 1,000 passages, ``full``: 10,000)."""
+    return asyncio.run(measure(size))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -329,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--misses", action="store_true", help="list the missed questions of --split (stderr)"
     )
     args = parser.parse_args(argv)
-    print(asyncio.run(main_async(args.size, args.split, args.misses)))
+    print(table(asyncio.run(measure(args.size, args.split, args.misses))))
     return 0
 
 

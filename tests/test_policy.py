@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
+import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot import policysearch as ps
 from bot.errors import NotFound
 from bot.models import Member, Role
 from bot.policysearch import looks_like_question
@@ -218,6 +220,56 @@ async def test_region_limits(bot: Harness, tmp_path: Path) -> None:
     with pytest.raises(NotFound):
         await service.section(shuining, guizhou.passage_id)
     assert (await service.section(admin, guizhou.passage_id)).passages == ("种石斛每亩补助。",)
+
+
+async def test_search_sees_what_another_service_imported_after_it_cached(
+    bot: Harness, tmp_path: Path
+) -> None:
+    """The bot's service caches frequencies and visible documents per library version; an import
+    by another service (the CLI beside the running bot) must show in its very next search."""
+    service = bot.services.policies
+    other = PolicyService(bot.services.db, bot.clock)
+
+    async def titles(question: str) -> list[str]:
+        return [r.row.title for r in await service.rank(None, question)]
+
+    # The question's only term is unknown, so there is nothing to search for until an import.
+    assert await titles("石斛") == []
+    doc = "# 石斛产业扶持\n\n## 石斛\n种石斛每亩补助五百元。\n"
+    await other.import_path(write(tmp_path, "shihu.md", doc), SAMPLE_ACTOR)
+    assert (await titles("石斛"))[:1] == ["石斛产业扶持"]
+    # A known term beside one cached as unknown: the search runs, on stale frequencies.
+    assert "天麻产业扶持" not in await titles("种天麻有补助吗")
+    doc = "# 天麻产业扶持\n\n## 天麻\n种天麻每亩补助八百元。\n"
+    await other.import_path(write(tmp_path, "tianma.md", doc), SAMPLE_ACTOR)
+    assert (await titles("种天麻有补助吗"))[:1] == ["天麻产业扶持"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ｃ级贫困户",
+        "低保（农村）：每月",
+        "全角\u3000空格",
+        "Ａ\u0301",
+        "①号文件",
+        "ﬁ㈱",
+        "ABC，ＤＥＦ",
+    ],
+)
+def test_normalize_is_exactly_nfkc_lowered(text: str) -> None:
+    assert ps.normalize(text) == unicodedata.normalize("NFKC", text).lower()
+
+
+def test_search_terms_take_each_phrase_rarest_term_within_the_budget() -> None:
+    found = [ps.Concept(("中等职业教育", "技校"), synonym=True), ps.Concept(("补助",))]
+    df = {"中等": 30, "等职": 9, "职业": 40, "业教": 12, "教育": 50, "技校": 5, "补助": 20}
+    weights = ps.Weights(common=0.5, budget=0.3, min_terms=2)
+    # 等职, the rarest, alone finds every passage with 中等职业教育; 补助 would take
+    # the postings searched past 30% of the 100 passages, and two terms are enough.
+    assert ps.phrase_terms(found, df) == ["等职", "技校", "补助"]
+    assert ps.search_terms(found, df, 100, weights) == ["技校", "等职"]
+    assert ps.phrase_terms([ps.Concept(("准线",))], {"准线": 0}) == []
 
 
 async def test_no_match_records_the_question_for_review(bot: Harness) -> None:

@@ -43,6 +43,7 @@ QUESTION_MAX = 500
 CANDIDATES = 20  # FTS5 candidates re-ranked per question
 OVERFETCH = 2  # FTS5 results fetched per candidate, so out-of-scope ones can be dropped
 ANSWERS = 3
+ATTEMPTS = 3  # searches repeated when imports keep changing the library under one
 OPERATOR_SYNONYMS = "policy_synonyms.toml"  # beside the store, optional
 _META = re.compile(r"^\s*(issuer|date|region|发文机关|日期|地区)\s*[:：]\s*(.*)$", re.IGNORECASE)
 _META_NAMES = {"发文机关": "issuer", "日期": "date", "地区": "region"}
@@ -394,36 +395,36 @@ class PolicyService:
             return []
         w = self.weights
         terms = ps.all_terms(found)
-        df, total = await self._frequencies(terms)
-        searched = ps.selective_terms(terms, df, total, w)
-        if not searched:
-            return []
-        visible = await self._visible(paths)
-        ranked_ids = await repo.ranked_ids(
-            self._db,
-            ps.match_expression(searched),
-            (w.title, w.section, w.body, w.uni),
-            limit * OVERFETCH,
-        )
-        rows = await repo.passages_by_id(self._db, ranked_ids)
-        rows = [r for r in rows if r.document_id in visible][:limit]
+        for attempt in range(ATTEMPTS):
+            last = attempt == ATTEMPTS - 1
+            if self._version < 0:
+                await self._refresh()
+            df = await self._known(terms)
+            searched = ps.search_terms(found, df, self._total, w)
+            if not searched:
+                # Nothing to ask for, per the cached frequencies: make sure they are current.
+                if await self._refresh() and not last:
+                    continue
+                return []
+            visible = await self._visible(paths)
+            result = await repo.candidates(
+                self._db,
+                ps.match_expression(searched),
+                (w.title, w.section, w.body, w.uni),
+                limit * OVERFETCH,
+            )
+            # The candidates carry the library version they were read at: when an import wrote
+            # since the caches were filled, start over with fresh ones (rarely more than once).
+            if result.version == self._version or last:
+                break
+            self._reset(result.version, result.total)
+        rows = [r for r in result.passages if r.document_id in visible][:limit]
         if not rows:
             return []
-        concept_weights = [ps.concept_idf(c, df, total) for c in found]
+        scorer = ps.Scorer.of(found, [ps.concept_idf(c, df, self._total) for c in found], w)
         best_rank = rows[0].rank
         ranked = [
-            _Ranked(
-                row,
-                ps.score(
-                    found,
-                    concept_weights,
-                    row.text,
-                    f"{row.section} {row.title}",
-                    row.rank,
-                    best_rank,
-                    w,
-                ),
-            )
+            _Ranked(row, scorer.score(row.text, f"{row.section} {row.title}", row.rank, best_rank))
             for row in rows
         ]
         ranked.sort(key=lambda r: (-r.scored.score, r.row.id))
@@ -431,30 +432,39 @@ class PolicyService:
 
     async def frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
         """Document frequencies of ``terms`` and the library's size (cached per library version)."""
-        return await self._frequencies(terms)
+        await self._refresh()
+        return await self._known(terms), self._total
 
-    async def _frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
-        await self._check_version()
+    async def _known(self, terms: Sequence[str]) -> dict[str, int]:
+        """Document frequencies from the cache, asking the store only for terms not seen yet.
+
+        The caller makes sure the cache belongs to the current library version.
+        """
         missing = [t for t in terms if t not in self._df]
         if missing:
             found = await repo.document_frequencies(self._db, missing)
             for term in missing:
                 self._df[term] = found.get(term, 0)
-        return {t: self._df[t] for t in terms}, self._total
+        return {t: self._df[t] for t in terms}
 
     async def _visible(self, paths: repo.Paths) -> set[int]:
-        await self._check_version()
         key = None if paths is None else tuple(sorted(paths))
         if key not in self._documents:
             self._documents[key] = await repo.visible_documents(self._db, paths)
         return self._documents[key]
 
-    async def _check_version(self) -> None:
+    async def _refresh(self) -> bool:
+        """Read the library's version; True (and the caches emptied) when it changed."""
         version, total = await repo.library_state(self._db)
-        if version != self._version:
-            self._version, self._total = version, total
-            self._df.clear()
-            self._documents.clear()
+        if version == self._version:
+            return False
+        self._reset(version, total)
+        return True
+
+    def _reset(self, version: int, total: int) -> None:
+        self._version, self._total = version, total
+        self._df.clear()
+        self._documents.clear()
 
     @staticmethod
     def _hit(ranked: _Ranked) -> PolicyHit:
