@@ -18,10 +18,12 @@ villages, for CI) must stay a matter of minutes. Measured, in one run:
   workbook (``read_only=True``, ``iter_rows(values_only=True)``), since reading an XLSX costs
   more than everything the import does after it. Target: ≥ 0.7.
 
-The files are generated deterministically (seeded) into a temporary folder; generating them
-(the 400,000-row workbook takes a while with openpyxl's write-only mode) is timed and reported
-on stderr but not counted. The regions are imported through ``import_regions`` once into a
-template store that every measured run starts from a copy of. Prints a Markdown table.
+The files are generated deterministically (seeded) once per size and kept under the temp folder
+(``zhucun-bench-imports-<rows>-<version>``: the version changes with the generator's code and
+data, so an edited generator never measures stale files); generating them (the 400,000-row
+workbook takes minutes with openpyxl's write-only mode) is timed and reported on stderr but not
+counted. The regions are imported through ``import_regions`` once into a template store, in a
+temporary folder, that every measured run starts from a copy of. Prints a Markdown table.
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import hashlib
+import inspect
 import math
+import os
 import random
 import shutil
 import sys
@@ -186,31 +191,78 @@ async def _template(path: Path, regions: Path) -> None:
         await db.close()
 
 
-def prepare(folder: Path, size: Size) -> Files:
-    files = Files(
-        regions=folder / "regions.csv",
-        csv=folder / "households.csv",
-        xlsx=folder / "households.xlsx",
-        template=folder / "template.db",
-    )
+FORMAT = 1  # bump when the files change in a way the generator's source does not show
+
+
+def generator_version() -> str:
+    """Names the generated files: the format, and a digest of the code and data making them."""
+    parts = [
+        inspect.getsource(function)
+        for function in (_villages, region_rows, household_rows, write_csv, write_xlsx)
+    ]
+    parts += [repr((SEED, COUNTY, PER_VILLAGE, PER_TOWNSHIP, SURNAMES, GIVEN, HELPERS, NOTES))]
+    parts += [repr([[m.value for m in kind] for kind in (HouseholdStatus, Cause, Measure)])]
+    digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
+    return f"v{FORMAT}-{digest}"
+
+
+def cache_folder(size: Size) -> Path:
+    """Where the generated files of this size are kept between runs."""
+    name = f"zhucun-bench-imports-{size.households}-{generator_version()}"
+    return Path(tempfile.gettempdir()) / name
+
+
+def generate(folder: Path, size: Size) -> None:
+    """Write the regions, the households CSV and the same rows as a workbook into ``folder``."""
     started = time.perf_counter()
     rows = household_rows(size.households)
     write_csv(
-        files.regions,
+        folder / "regions.csv",
         ("code", "parent_code", "level", "name"),
         region_rows(_villages(size.households)),
     )
-    write_csv(files.csv, HOUSEHOLD_HEADER, rows)
+    write_csv(folder / "households.csv", HOUSEHOLD_HEADER, rows)
     csv_done = time.perf_counter()
-    write_xlsx(files.xlsx, HOUSEHOLD_HEADER, rows)
-    xlsx_done = time.perf_counter()
-    asyncio.run(_template(files.template, files.regions))
+    write_xlsx(folder / "households.xlsx", HOUSEHOLD_HEADER, rows)
     print(
         f"generated {size.households:,} rows: CSV {csv_done - started:.1f} s,"
-        f" XLSX {xlsx_done - csv_done:.1f} s,"
-        f" template store {time.perf_counter() - xlsx_done:.1f} s",
+        f" XLSX {time.perf_counter() - csv_done:.1f} s",
         file=sys.stderr,
     )
+
+
+def cached(size: Size, folder: Path | None = None) -> Path:
+    """The folder holding this size's files, generated now unless an earlier run left them
+    complete (a run stopped half way leaves no folder under the final name)."""
+    folder = folder or cache_folder(size)
+    if (folder / "complete").exists():
+        print(f"generated files from {folder}", file=sys.stderr)
+        return folder
+    partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    generate(partial, size)
+    (partial / "complete").touch()
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
+    return folder
+
+
+def prepare(folder: Path, size: Size, data: Path | None = None) -> Files:
+    """Files for one run: the generated files from ``data`` (generated into ``folder`` when
+    none is given), and a template store made in ``folder``."""
+    if data is None:
+        generate(folder, size)
+        data = folder
+    files = Files(
+        regions=data / "regions.csv",
+        csv=data / "households.csv",
+        xlsx=data / "households.xlsx",
+        template=folder / "template.db",
+    )
+    started = time.perf_counter()
+    asyncio.run(_template(files.template, files.regions))
+    print(f"template store {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return files
 
 
@@ -338,7 +390,7 @@ def measure(files: Files, size: Size) -> list[Row]:
 def rows(size: str) -> list[Row]:
     chosen = SIZES[size]
     with tempfile.TemporaryDirectory(prefix="bench-imports-") as folder:
-        files = prepare(Path(folder), chosen)
+        files = prepare(Path(folder), chosen, cached(chosen))
         return measure(files, chosen)
 
 

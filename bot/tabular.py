@@ -16,10 +16,11 @@ from __future__ import annotations
 import csv
 import zipfile
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from itertools import islice
 from pathlib import Path
+from typing import TextIO
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -54,6 +55,17 @@ class Table:
     rows: list[Row]
 
 
+@dataclass(frozen=True)
+class RowStream:
+    """The canonical columns the file has, and its data rows read one at a time (a county's
+    workbook is millions of cells: nothing is kept that the caller does not keep).
+
+    Iterating ``rows`` raises :class:`TableError` at the first row the file cannot give."""
+
+    columns: frozenset[str]
+    rows: Iterator[Row]
+
+
 def normalize_header(text: str) -> str:
     """Header matching ignores case and inner spacing, which operators vary without meaning to."""
     return "".join(text.split()).casefold()
@@ -61,21 +73,43 @@ def normalize_header(text: str) -> str:
 
 def read_table(path: Path, aliases: Mapping[str, str], required: Collection[str]) -> Table:
     """Read ``path``; ``aliases`` maps every accepted header (any language) to a canonical name."""
+    with open_table(path, aliases, required) as table:
+        return Table(columns=table.columns, rows=list(table.rows))
+
+
+@contextmanager
+def open_table(
+    path: Path, aliases: Mapping[str, str], required: Collection[str]
+) -> Iterator[RowStream]:
+    """:func:`read_table` as a stream: the file stays open, and rows are read and checked as
+    the caller iterates, until the ``with`` block ends."""
     suffix = path.suffix.casefold()
     if suffix == ".csv":
-        raw = _read_csv(path)
+        opened = _open_csv(path)
     elif suffix in (".xlsx", ".xlsm"):
-        raw = _read_xlsx(path)
+        opened = _open_xlsx(path)
     else:
         raise TableError(f"unsupported file type '{path.suffix}': save it as .csv or .xlsx")
-    return _to_table(raw, aliases, required)
+    with opened as records:
+        yield _stream(records, aliases, required)
 
 
-def _read_csv(path: Path) -> list[list[str]]:
+@contextmanager
+def _open_csv(path: Path) -> Iterator[Iterator[list[str]]]:
+    """The file's records as stripped text."""
     try:
         # utf-8-sig drops the BOM Excel and WPS put in front of "CSV UTF-8" files.
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            return [list(record) for record in csv.reader(handle)]
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise TableError(f"cannot read the file: {exc.strerror or exc}") from exc
+    with handle:
+        yield _csv_records(handle)
+
+
+def _csv_records(handle: TextIO) -> Iterator[list[str]]:
+    try:
+        for record in csv.reader(handle):
+            yield [cell.strip() for cell in record]
     except UnicodeDecodeError as exc:
         raise TableError("not UTF-8 text: save the CSV as UTF-8 (or use .xlsx)") from exc
     except csv.Error as exc:
@@ -84,7 +118,9 @@ def _read_csv(path: Path) -> list[list[str]]:
         raise TableError(f"cannot read the file: {exc.strerror or exc}") from exc
 
 
-def _read_xlsx(path: Path) -> list[list[str]]:
+@contextmanager
+def _open_xlsx(path: Path) -> Iterator[Iterator[list[str]]]:
+    """The first sheet's rows as stripped text."""
     try:
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError) as exc:
@@ -95,15 +131,29 @@ def _read_xlsx(path: Path) -> list[list[str]]:
         sheet = book.worksheets[0]
         # Some writers record a wrong sheet size; forget it so every stored cell is read.
         sheet.reset_dimensions()
-        return [[cell_text(value) for value in row] for row in sheet.iter_rows(values_only=True)]
+        yield _xlsx_records(sheet.iter_rows(values_only=True))
     finally:
         book.close()
+
+
+def _xlsx_records(rows: Iterable[Sequence[object]]) -> Iterator[list[str]]:
+    try:
+        for row in rows:
+            # Text cells are most cells; only the others need cell_text.
+            yield [
+                value.strip() if type(value) is str else cell_text(value).strip() for value in row
+            ]
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
+        # A damaged sheet (the XML parser's errors are SyntaxErrors) found part way through.
+        raise TableError(f"not a readable .xlsx workbook: {exc}") from exc
 
 
 def cell_text(value: object) -> str:
     """What the operator sees in a cell, as text (see the module docstring for the limits)."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
     if isinstance(value, int):
@@ -119,8 +169,10 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def _to_table(raw: list[list[str]], aliases: Mapping[str, str], required: Collection[str]) -> Table:
-    header = [cell.strip() for cell in raw[0]] if raw else []
+def _stream(
+    records: Iterator[list[str]], aliases: Mapping[str, str], required: Collection[str]
+) -> RowStream:
+    header = next(records, [])
     if not any(header):
         raise TableError("no header row: row 1 must name the columns")
     columns = _header_columns(header, aliases)
@@ -128,10 +180,7 @@ def _to_table(raw: list[list[str]], aliases: Mapping[str, str], required: Collec
     missing = [name for name in required if name not in present]
     if missing:
         raise TableError(f"missing required column {_describe(missing[0], aliases)}")
-    # Stripped one record at a time: a county's file is millions of cells.
-    records = ([cell.strip() for cell in record] for record in islice(raw, 1, None))
-    rows = list(_data_rows(records, columns))
-    return Table(columns=present, rows=rows)
+    return RowStream(columns=present, rows=_data_rows(records, columns))
 
 
 def _header_columns(header: Sequence[str], aliases: Mapping[str, str]) -> list[str | None]:

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import VILLAGE_ROLES
+from bot.pinyin_keys import SearchKeys
 from storage.db import Writer
-from storage.households import key_columns
 
 REGION_FIELDS = ("parent_code", "level", "name", "kind", "lat", "lon", "radius_m")
 HOUSEHOLD_FIELDS = (
@@ -137,36 +137,50 @@ async def village_helpers(tx: Writer) -> dict[tuple[str, str], set[int]]:
     return found
 
 
-class _SearchKeys:
-    """``key_columns`` once per distinct head name of one batch (names repeat in a county)."""
+class _Encoder:
+    """Stored text of one batch: search keys once per distinct head name (names repeat in a
+    county), the ``causes`` JSON once per distinct list (a handful of codes combine)."""
 
     def __init__(self) -> None:
-        self._known: dict[str, dict[str, str]] = {}
+        self.keys = SearchKeys()
+        self._causes: dict[tuple[str, ...], str] = {}
+
+    def causes(self, causes: Sequence[str]) -> str:
+        key = tuple(causes)
+        text = self._causes.get(key)
+        if text is None:
+            text = self._causes[key] = json.dumps(list(key))
+        return text
 
     def encode(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         encoded = dict(fields)
         if "causes" in encoded:
-            encoded["causes"] = json.dumps(list(encoded["causes"]))
+            encoded["causes"] = self.causes(encoded["causes"])
         if "head_name" in encoded:
-            name = encoded["head_name"]
-            keys = self._known.get(name)
-            if keys is None:
-                keys = self._known[name] = key_columns(name)
-            encoded.update(keys)
+            encoded["head_pinyin"], encoded["head_initials"] = self.keys.of(encoded["head_name"])
         return encoded
+
+
+_HOUSEHOLD_SET = frozenset(HOUSEHOLD_FIELDS)
+# Insert order of the columns after registry_no: causes, then head_name's search keys last.
+_CAUSES_AT = HOUSEHOLD_FIELDS.index("causes")
 
 
 async def insert_households(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
     """Insert new households in one statement; every item has all of ``HOUSEHOLD_FIELDS``."""
     names = [*HOUSEHOLD_FIELDS, *SEARCH_FIELDS]
     marks = ", ".join("?" * (len(names) + 1))
-    keys = _SearchKeys()
+    encoder = _Encoder()
+    keys, causes = encoder.keys.of, encoder.causes
 
     def values() -> Iterable[tuple[Any, ...]]:
         for registry_no, fields in items:
-            _columns(fields, HOUSEHOLD_FIELDS)
-            encoded = keys.encode(fields)
-            yield (registry_no, *(encoded[name] for name in names))
+            if fields.keys() != _HOUSEHOLD_SET:
+                _columns(fields, HOUSEHOLD_FIELDS)  # names an unknown column
+                raise ValueError(f"a new household needs every column, got {sorted(fields)}")
+            row = [registry_no, *(fields[name] for name in HOUSEHOLD_FIELDS)]
+            row[_CAUSES_AT + 1] = causes(row[_CAUSES_AT + 1])
+            yield (*row, *keys(fields["head_name"]))
 
     await tx.executemany(
         f"INSERT INTO households (registry_no, {', '.join(names)}) VALUES ({marks})", values()
@@ -175,10 +189,10 @@ async def insert_households(tx: Writer, items: Sequence[tuple[str, Mapping[str, 
 
 async def update_households(tx: Writer, items: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
     """Apply each household's changes; one statement per set of changed columns."""
-    keys = _SearchKeys()
+    encoder = _Encoder()
     batches: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for registry_no, changes in items:
-        values = keys.encode(changes)
+        values = encoder.encode(changes)
         names = tuple(_columns(values, HOUSEHOLD_FIELDS + SEARCH_FIELDS))
         batches.setdefault(names, []).append((*(values[name] for name in names), registry_no))
     for names, rows in batches.items():

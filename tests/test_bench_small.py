@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bench import imports, writes
 from bench.report import Row
 
@@ -47,3 +49,32 @@ def test_generated_households_are_deterministic_and_span_villages() -> None:
     assert rows == imports.household_rows(2_500)
     assert len({row[1] for row in rows}) == 3
     assert len({row[0] for row in rows}) == 2_500
+
+
+def test_generated_import_files_are_kept_and_reused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    size = imports.Size(households=300, repeat=1)
+    folder = tmp_path / "cache"
+    assert imports.cached(size, folder) == folder
+    assert "generated 300 rows" in capsys.readouterr().err
+    made = {path.name: path.stat().st_mtime_ns for path in folder.iterdir()}
+    assert set(made) == {"regions.csv", "households.csv", "households.xlsx", "complete"}
+
+    assert imports.cached(size, folder) == folder
+    assert "generated files from" in capsys.readouterr().err
+    assert {path.name: path.stat().st_mtime_ns for path in folder.iterdir()} == made
+    assert [path.name for path in tmp_path.iterdir()] == ["cache"]
+
+    run = tmp_path / "run"
+    run.mkdir()
+    files = imports.prepare(run, size, folder)
+    assert files.csv.parent == folder and files.template.parent == run
+
+
+def test_cache_is_named_by_size_and_generator_version() -> None:
+    tiny, full = imports.SIZES["tiny"], imports.SIZES["full"]
+    version = imports.generator_version()
+    assert version == imports.generator_version()
+    assert imports.cache_folder(tiny).name == f"zhucun-bench-imports-2000-{version}"
+    assert imports.cache_folder(tiny) != imports.cache_folder(full)

@@ -9,7 +9,7 @@ import openpyxl
 import pytest
 from openpyxl.styles import Font
 
-from bot.tabular import Row, TableError, cell_text, read_table
+from bot.tabular import Row, TableError, cell_text, open_table, read_table
 
 ALIASES = {"code": "code", "编码": "code", "name": "name", "名称": "name", "note": "note"}
 
@@ -136,3 +136,23 @@ def test_unreadable_files(tmp_path: Path, name: str, message: str) -> None:
 def test_missing_file_is_a_table_error(tmp_path: Path) -> None:
     with pytest.raises(TableError, match="cannot read the file"):
         read_table(tmp_path / "absent.csv", ALIASES, ["code"])
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_open_table_streams_rows_and_stops_at_a_bad_one(tmp_path: Path, suffix: str) -> None:
+    rows: list[list[object]] = [["code", ""], ["1", None], ["2", None], ["3", "oops"]]
+    if suffix == ".csv":
+        path = tmp_path / "r.csv"
+        path.write_text("code,\n1,\n2,\n3,oops\n", encoding="utf-8")
+    else:
+        path = write_xlsx(tmp_path / "r.xlsx", rows)
+    seen: list[int] = []
+    with open_table(path, ALIASES, ["code"]) as table:
+        assert table.columns == {"code"}
+        rows = iter(table.rows)
+        seen.append(next(rows).number)
+        seen.append(next(rows).number)
+        with pytest.raises(TableError) as caught:
+            next(rows)
+    assert seen == [2, 3]
+    assert str(caught.value) == "row 4: a value in column 2, which has no header"

@@ -24,14 +24,14 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
 from bot import geo
 from bot.clock import Clock
 from bot.models import Cause, HouseholdStatus, Level, Measure, RegionKind
-from bot.tabular import Row, Table, TableError, read_table
+from bot.tabular import Row, TableError, open_table
 from locales import load_catalog
 from storage import imports as store
 from storage.db import Database, Writer
@@ -111,6 +111,7 @@ _PHONE = re.compile(r"\+?[0-9 -]*[0-9][0-9 -]*")
 _CAUSE_SEPARATORS = re.compile(r"[;；、,，]")
 
 Fields = dict[str, Any]
+_NO_IDS: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -185,13 +186,6 @@ def _quote(text: str, limit: int = 60) -> str:
     return f"'{flat[:limit]}…'" if len(flat) > limit else f"'{flat}'"
 
 
-def _read(path: Path, columns: Mapping[str, str], required: Sequence[str]) -> Table:
-    try:
-        return read_table(path, columns, required)
-    except TableError as exc:
-        raise ImportFileError(path.name, exc.reason, exc.row) from exc
-
-
 def _required(row: Row, column: str) -> str:
     text = row.get(column)
     if not text:
@@ -260,6 +254,15 @@ def _parse_region(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
     return code, fields
 
 
+@lru_cache(maxsize=4096)
+def _causes(text: str) -> tuple[str, ...]:
+    """Cause codes of one cell, in order, once each (a county's files repeat a few hundred
+    combinations)."""
+    causes = _vocabulary("cause", "cause")
+    parts = (part.strip() for part in _CAUSE_SEPARATORS.split(text))
+    return tuple(dict.fromkeys(causes.code(part) for part in parts if part))
+
+
 def _parse_household(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
     """The row's own fields; ``helper`` stays a name until the store can link it to a member."""
     registry_no = _required(row, "registry_no")
@@ -270,9 +273,7 @@ def _parse_household(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
         "status": _vocabulary("status", "status").code(_required(row, "status")),
     }
     if "causes" in columns:
-        causes = _vocabulary("cause", "cause")
-        parts = (part.strip() for part in _CAUSE_SEPARATORS.split(row.get("causes")))
-        fields["causes"] = list(dict.fromkeys(causes.code(part) for part in parts if part))
+        fields["causes"] = list(_causes(row.get("causes")))
     if "measure" in columns:
         measure = row.get("measure")
         fields["measure"] = _vocabulary("measure", "measure").code(measure) if measure else None
@@ -294,36 +295,43 @@ def _parse_household(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
     return registry_no, fields
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Parsed:
     row: Row
     key: str
     fields: Fields
 
 
-def _parse_all(
+def _parse_file(
     path: Path,
-    table: Table,
+    columns: Mapping[str, str],
+    required: Sequence[str],
     parse: Callable[[Row, frozenset[str]], tuple[str, Fields]],
     key_column: str,
 ) -> list[_Parsed]:
+    """Every row of the file, parsed as it is read; the first bad row refuses the file."""
     parsed: list[_Parsed] = []
     first_row: dict[str, int] = {}
-    for row in table.rows:
-        try:
-            key, fields = parse(row, table.columns)
-            if key in first_row:
-                raise _RowError(
-                    f"{key_column} {_quote(key)} already appears in row {first_row[key]}"
-                )
-        except _RowError as exc:
-            raise ImportFileError(path.name, str(exc), row.number) from None
-        first_row[key] = row.number
-        parsed.append(_Parsed(row, key, fields))
+    try:
+        with open_table(path, columns, required) as table:
+            present = table.columns
+            for row in table.rows:
+                try:
+                    key, fields = parse(row, present)
+                    if key in first_row:
+                        raise _RowError(
+                            f"{key_column} {_quote(key)} already appears in row {first_row[key]}"
+                        )
+                except _RowError as exc:
+                    raise ImportFileError(path.name, str(exc), row.number) from None
+                first_row[key] = row.number
+                parsed.append(_Parsed(row, key, fields))
+    except TableError as exc:
+        raise ImportFileError(path.name, exc.reason, exc.row) from exc
     return parsed
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Planned:
     """One file row's outcome: a new record, changed fields, or nothing to do."""
 
@@ -473,8 +481,7 @@ async def _apply(
 async def import_regions(db: Database, clock: Clock, path: Path, actor: str) -> ImportResult:
     """Create or update regions from ``path``; raise :class:`ImportFileError` and write nothing
     when any row is bad."""
-    table = _read(path, REGION_COLUMNS, REGION_REQUIRED)
-    parsed = _parse_all(path, table, _parse_region, "code")
+    parsed = _parse_file(path, REGION_COLUMNS, REGION_REQUIRED, _parse_region, "code")
     async with db.transaction() as tx:
         stored = await store.regions(tx)
         with_households = await store.villages_with_households(tx)
@@ -495,8 +502,9 @@ async def import_regions(db: Database, clock: Clock, path: Path, actor: str) -> 
 async def import_households(db: Database, clock: Clock, path: Path, actor: str) -> ImportResult:
     """Create or update households from ``path``; raise :class:`ImportFileError` and write
     nothing when any row is bad."""
-    table = _read(path, HOUSEHOLD_COLUMNS, HOUSEHOLD_REQUIRED)
-    parsed = _parse_all(path, table, _parse_household, "registry_no")
+    parsed = _parse_file(
+        path, HOUSEHOLD_COLUMNS, HOUSEHOLD_REQUIRED, _parse_household, "registry_no"
+    )
     defaults: Fields = {
         "causes": [],
         "measure": None,
@@ -510,27 +518,27 @@ async def import_households(db: Database, clock: Clock, path: Path, actor: str) 
         regions = await store.regions(tx)
         stored = await store.households(tx)
         helpers = await store.village_helpers(tx)
+        villages = {code for code, region in regions.items() if region["level"] == Level.VILLAGE}
         plans: list[_Planned] = []
         for item in parsed:
-            fields = dict(item.fields)
+            fields = item.fields
             village = fields["village_code"]
-            region = regions.get(village)
-            reason = None
-            if region is None:
-                reason = f"unknown village_code {_quote(village)}"
-            elif region["level"] != Level.VILLAGE:
-                reason = (
-                    f"village_code {_quote(village)} is a {_level_label(region['level'])},"
-                    " not a village"
-                )
-            if reason is not None:
+            if village not in villages:
+                region = regions.get(village)
+                if region is None:
+                    reason = f"unknown village_code {_quote(village)}"
+                else:
+                    reason = (
+                        f"village_code {_quote(village)} is a {_level_label(region['level'])},"
+                        " not a village"
+                    )
                 raise ImportFileError(path.name, reason, item.row.number)
             if "helper_name" in fields:
                 # Link only when the name is unambiguous in that village; otherwise keep the name.
-                ids = helpers.get((village, fields["helper_name"]), set())
+                ids = helpers.get((village, fields["helper_name"]), _NO_IDS)
                 fields["helper_member_id"] = next(iter(ids)) if len(ids) == 1 else None
-            base = stored.get(item.key) or defaults
-            plans.append(_Planned(item.key, stored.get(item.key), {**base, **fields}))
+            found = stored.get(item.key)
+            plans.append(_Planned(item.key, found, {**(found or defaults), **fields}))
         return await _apply(
             tx,
             clock,
