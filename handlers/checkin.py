@@ -104,9 +104,6 @@ async def start(update: Update, context: BotContext) -> int:
     source = Source(chat_id=who.chat_id, message_id=message.message_id)
     draft: dict[str, Any] = {"note": None, "source": None, "at": None, "location": None}
     if note:
-        existing = await context.services.checkins.recorded(who.member, source)
-        if existing is not None:
-            return await _done(update, context, who, existing)
         draft.update(note=note, source=source.model_dump(), at=message.date.isoformat())
     return await _begin(update, context, who, draft)
 
@@ -124,9 +121,6 @@ async def start_with_location(update: Update, context: BotContext) -> int:
         result = await got_location(update, context)
         return END if result is None else result
     source = Source(chat_id=who.chat_id, message_id=message.message_id)
-    existing = await context.services.checkins.recorded(who.member, source)
-    if existing is not None:  # a re-delivered update: the check-in is already there
-        return await _done(update, context, who, existing)
     report = location_of(message)
     draft: dict[str, Any] = {
         "note": None,
@@ -138,21 +132,29 @@ async def start_with_location(update: Update, context: BotContext) -> int:
 
 
 async def _begin(update: Update, context: BotContext, who: Caller, draft: dict[str, Any]) -> int:
+    """The village, then the location. A draft with a source (``/checkin <note>``, a location
+    sent outside the flow) records at once; if that message already made its check-in (a
+    re-delivered update), the answer is the first one's. With one village the transaction finds
+    it (the source is unique); any other answer asks the store first (:func:`_replayed`)."""
     assert who.member is not None
     _forget(context)
+    unchecked = draft["source"] is not None
     try:
         villages = await context.services.checkins.villages(who.member)
     except ZhucunError as error:
-        await say(update, context, who.lang, error.key, **error.params)
+        if not (unchecked and await _replayed(update, context, who, draft)):
+            await say(update, context, who.lang, error.key, **error.params)
+        return END
+    if len(villages) == 1:
+        draft["village"] = villages[0].code
+        if unchecked:
+            return await _record(update, context, who, draft, villages[0], unchecked=True)
+        return await _ask_location(update, context, who, draft, villages[0].name)
+    if unchecked and await _replayed(update, context, who, draft):
         return END
     if not villages:
         await say(update, context, who.lang, "checkin.not_team")
         return END
-    if len(villages) == 1:
-        draft["village"] = villages[0].code
-        if draft["source"] is not None:
-            return await _record(update, context, who, draft)
-        return await _ask_location(update, context, who, draft, villages[0].name)
     sent = await say(update, context, who.lang, "checkin.choose_village", markup=_picker(villages))
     if sent is None:
         return END
@@ -191,7 +193,7 @@ async def pick_village(update: Update, context: BotContext) -> int | None:
         await query.edit_message_reply_markup(reply_markup=None)
     draft["village"] = village.code
     if draft["source"] is not None:
-        return await _record(update, context, who, draft)
+        return await _record(update, context, who, draft, village)
     return await _ask_location(update, context, who, draft, village.name)
 
 
@@ -252,20 +254,46 @@ async def need_location(update: Update, context: BotContext) -> int | None:
 # --- saving and answering -----------------------------------------------------------------------
 
 
-async def _record(update: Update, context: BotContext, who: Caller, draft: dict[str, Any]) -> int:
+async def _replayed(
+    update: Update, context: BotContext, who: Caller, draft: dict[str, Any]
+) -> bool:
+    """Whether the draft's source message already made this member's check-in; if so, answer
+    as the first time."""
+    assert who.member is not None
+    source = Source.model_validate(draft["source"])
+    existing = await context.services.checkins.recorded(who.member, source)
+    if existing is None:
+        return False
+    await _done(update, context, who, existing)
+    return True
+
+
+async def _record(
+    update: Update,
+    context: BotContext,
+    who: Caller,
+    draft: dict[str, Any],
+    village: Region | None = None,
+    *,
+    unchecked: bool = False,
+) -> int:
+    """Save the draft's check-in. ``village``: the one the service returned in this update
+    (none: the draft's code is read again); ``unchecked``: see :func:`_begin`."""
     assert who.member is not None
     _forget(context)
     location = draft.get("location")
     try:
         recorded = await context.services.checkins.check_in(
             who.member,
-            str(draft["village"]),
+            village if village is not None else str(draft["village"]),
             at=datetime.fromisoformat(str(draft["at"])),
             source=Source.model_validate(draft["source"]),
             location=LocationReport.model_validate(location) if location else None,
             note=draft.get("note"),
         )
     except ZhucunError as error:
+        if unchecked and await _replayed(update, context, who, draft):
+            return END
         await say(
             update,
             context,

@@ -101,15 +101,16 @@ async def start(update: Update, context: BotContext) -> int:
         await say(update, context, who.lang, "visit.not_team")
         return END
     source = (who.chat_id, message.message_id)
-    existing = await context.services.visits.recorded(who.member, source)
-    if existing is not None:  # a re-delivered one-line visit: it is saved already
-        _forget(context)
-        await _saved(update, context, who, existing)
-        return END
     _forget(context)
     query, rest = split_command(message.text or "") if message.text else ("", "")
     if message.text and not message.text.startswith("/"):
         query, rest = "", ""  # the 走访 button
+    # A re-delivered update whose visit is saved already answers as the first time did. A
+    # one-line visit asks the store only when it would answer anything but "saved": saving it
+    # again finds the visit its message made (the source is unique) and answers the same.
+    one_line = bool(query and rest)
+    if not one_line and await _replayed(update, context, who, source):
+        return END
     draft: dict[str, Any] = {
         "source": list(source),
         "at": message.date.isoformat(),
@@ -131,14 +132,32 @@ async def start(update: Update, context: BotContext) -> int:
             if not notes.text:
                 raise InvalidInput("visit.empty")
         except ZhucunError as error:
-            await say(update, context, who.lang, error.key, **error.params)
+            if not (one_line and await _replayed(update, context, who, source)):
+                await say(update, context, who.lang, error.key, **error.params)
             return END
         draft["one_line"] = notes.model_dump(mode="json")
     if not query:
         _keep(context, draft)
         await say(update, context, who.lang, "visit.ask_household")
         return FIND
-    return await _find(update, context, who, draft, query)
+    return await _find(update, context, who, draft, query, unchecked=one_line)
+
+
+async def _replayed(
+    update: Update, context: BotContext, who: Caller, source: tuple[int, int]
+) -> bool:
+    """Whether ``source`` already made this member's visit; if so, answer "saved" again."""
+    assert who.member is not None
+    existing = await context.services.visits.recorded(who.member, source)
+    if existing is None:
+        return False
+    _forget(context)
+    await _saved(update, context, who, existing)
+    return True
+
+
+def _source(draft: dict[str, Any]) -> tuple[int, int]:
+    return int(draft["source"][0]), int(draft["source"][1])
 
 
 async def take_query(update: Update, context: BotContext) -> int | None:
@@ -149,21 +168,31 @@ async def take_query(update: Update, context: BotContext) -> int | None:
 
 
 async def _find(
-    update: Update, context: BotContext, who: Caller, draft: dict[str, Any], query: str
+    update: Update,
+    context: BotContext,
+    who: Caller,
+    draft: dict[str, Any],
+    query: str,
+    *,
+    unchecked: bool = False,
 ) -> int:
+    """``unchecked``: the draft's source was not yet looked up (see :func:`start`)."""
     try:
         matches = await context.services.visits.candidates(who.member, query)
     except ZhucunError as error:
         _forget(context)
-        await say(update, context, who.lang, error.key, **error.params)
+        if not (unchecked and await _replayed(update, context, who, _source(draft))):
+            await say(update, context, who.lang, error.key, **error.params)
+        return END
+    chosen = decisive(matches)
+    if chosen is not None:
+        return await _chosen(update, context, who, draft, chosen, unchecked=unchecked)
+    if unchecked and await _replayed(update, context, who, _source(draft)):
         return END
     if not matches:
         _keep(context, draft)
         await say(update, context, who.lang, "visit.no_match", query=query)
         return END if draft.get("one_line") else FIND
-    chosen = decisive(matches)
-    if chosen is not None:
-        return await _chosen(update, context, who, draft, chosen)
     sent = await say(
         update,
         context,
@@ -198,8 +227,15 @@ async def pick(update: Update, context: BotContext) -> int | None:
 
 
 async def _chosen(
-    update: Update, context: BotContext, who: Caller, draft: dict[str, Any], household: Household
+    update: Update,
+    context: BotContext,
+    who: Caller,
+    draft: dict[str, Any],
+    household: Household,
+    *,
+    unchecked: bool = False,
 ) -> int:
+    """``household`` was just returned by the service (a search, or a press read again)."""
     draft.update(
         household=household.id,
         name=household.head_name,
@@ -208,7 +244,16 @@ async def _chosen(
     )
     if draft.get("one_line"):
         notes = Notes.model_validate(draft["one_line"])
-        return await _save(update, context, who, draft, notes, one_line=True)
+        return await _save(
+            update,
+            context,
+            who,
+            draft,
+            notes,
+            one_line=True,
+            household=household,
+            unchecked=unchecked,
+        )
     sent = await say(
         update,
         context,
@@ -419,7 +464,11 @@ async def _save(
     notes: Notes,
     *,
     one_line: bool,
+    household: Household | None = None,
+    unchecked: bool = False,
 ) -> int:
+    """Save the draft; ``household``: the one the service returned in this update (a guided
+    visit's last step passes none: the draft's id is read again)."""
     assert who.member is not None
     if not notes.backdated:  # "today" is the day the visit was started, in the local zone
         start = datetime.fromisoformat(draft["at"]).astimezone(context.settings.zone).date()
@@ -428,10 +477,10 @@ async def _save(
     try:
         recorded = await context.services.visits.record(
             who.member,
-            int(draft["household"]),
+            household if household is not None else int(draft["household"]),
             notes=notes,
             at=datetime.fromisoformat(draft["at"]),
-            source=(int(draft["source"][0]), int(draft["source"][1])),
+            source=_source(draft),
             observations=dict(draft.get("obs") or {}),
             follow_up_day=date.fromisoformat(follow) if follow else None,
             one_line=one_line,
@@ -439,7 +488,8 @@ async def _save(
         )
     except ZhucunError as error:
         _forget(context)
-        await say(update, context, who.lang, error.key, **error.params)
+        if not (unchecked and await _replayed(update, context, who, _source(draft))):
+            await say(update, context, who.lang, error.key, **error.params)
         return END
     _forget(context)
     await _saved(update, context, who, recorded.visit)

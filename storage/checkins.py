@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.attendance import CheckIn, Source, Unverified
+from bot.models import Region
 from storage.db import Database, Writer
 
 SELECT = (
@@ -33,7 +34,7 @@ async def insert(
     tx: Writer,
     *,
     member_id: int,
-    village_code: str,
+    village: Region,
     at: datetime,
     day: date,
     lat: float | None,
@@ -46,16 +47,18 @@ async def insert(
     live: bool,
     source: Source,
     created_at: datetime,
-) -> int | None:
-    """Add a check-in; None when its source message already made one (a re-delivery)."""
+) -> CheckIn | None:
+    """Add a check-in in ``village`` (as read); None when its source message already made one
+    (a re-delivery). The row comes back from the INSERT itself (``RETURNING *``), with the
+    village's name and radius as :data:`SELECT` would join them."""
     rows = await tx.fetchall(
         "INSERT INTO checkins (member_id, village_code, at, day, lat, lon, accuracy_m,"
         " distance_m, in_fence, verified, reason, note, live, source_chat_id, source_message_id,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (source_chat_id, source_message_id) DO NOTHING RETURNING id",
+        " ON CONFLICT (source_chat_id, source_message_id) DO NOTHING RETURNING *",
         (
             member_id,
-            village_code,
+            village.code,
             at.isoformat(),
             day.isoformat(),
             lat,
@@ -72,7 +75,11 @@ async def insert(
             created_at.isoformat(),
         ),
     )
-    return int(rows[0]["id"]) if rows else None
+    if not rows:
+        return None
+    data: dict[str, Any] = dict(rows[0])
+    data.update(village_name=village.name, village_radius_m=village.radius_m)
+    return model_from(data)
 
 
 async def refine(

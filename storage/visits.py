@@ -38,9 +38,9 @@ def _model(row: sqlite3.Row) -> Visit:
 async def insert(
     tx: Writer,
     *,
-    household_id: int,
-    village_code: str,
+    household: Household,
     member_id: int,
+    member_name: str,
     visit_day: date,
     visited_at: datetime,
     backdated: bool,
@@ -50,18 +50,23 @@ async def insert(
     one_line: bool,
     source: tuple[int, int],
     created_at: datetime,
-) -> int | None:
-    """Add a visit; None when its source message already made one (a re-delivery)."""
+) -> Visit | None:
+    """Add a visit of ``household`` (its village, as read); None when its source message
+    already made one (a re-delivery).
+
+    The row comes back from the INSERT itself (``RETURNING *``), completed with the names the
+    caller already holds, as :data:`SELECT` would join them: no files are attached yet.
+    """
     columns = [item for item in GUARANTEE_ITEMS]
     rows = await tx.fetchall(
         "INSERT INTO visits (household_id, village_code, member_id, visit_day, visited_at,"
         f" backdated, text, {', '.join(columns)}, follow_up_day, one_line, source_chat_id,"
         " source_message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?,"
         f" {', '.join('?' for _ in columns)}, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (source_chat_id, source_message_id) DO NOTHING RETURNING id",
+        " ON CONFLICT (source_chat_id, source_message_id) DO NOTHING RETURNING *",
         (
-            household_id,
-            village_code,
+            household.id,
+            household.village_code,
             member_id,
             visit_day.isoformat(),
             utc(visited_at),
@@ -74,7 +79,20 @@ async def insert(
             utc(created_at),
         ),
     )
-    return int(rows[0]["id"]) if rows else None
+    if not rows:
+        return None
+    data: dict[str, Any] = dict(rows[0])
+    data.update(
+        household_name=household.head_name,
+        registry_no=household.registry_no,
+        village_name=household.village_name,
+        village_path=household.village_path,
+        member_name=member_name,
+        files=0,
+    )
+    for flag in ("backdated", "one_line", "voided"):
+        data[flag] = bool(data[flag])
+    return Visit.model_validate(data)
 
 
 async def get(db: Database, visit_id: int) -> Visit | None:
@@ -156,7 +174,9 @@ async def void(tx: Writer, visit_id: int, updated_at: datetime) -> None:
 
 async def refresh_household(tx: Writer, household_id: int) -> None:
     """The household's guarantees follow its latest standing visit that observed each item,
-    and its last visit time is the latest standing visit's (one statement)."""
+    and its last visit time is the latest standing visit's (one statement).
+
+    The full recount, for edits and voids; a new visit takes :func:`refresh_after_insert`."""
     latest = (
         "(SELECT {item} FROM visits WHERE household_id = ? AND voided = 0 AND {item} IS NOT NULL"
         " ORDER BY visit_day DESC, id DESC LIMIT 1)"
@@ -169,6 +189,56 @@ async def refresh_household(tx: Writer, household_id: int) -> None:
         " WHERE household_id = ? AND voided = 0) WHERE id = ?",
         [household_id] * (len(GUARANTEE_ITEMS) + 2),
     )
+
+
+# The last visit time after one more standing visit: the later of the two (NULL: none before).
+_LAST_VISIT = (
+    "last_visit_at = CASE WHEN last_visit_at IS NULL OR last_visit_at < ? THEN ?"
+    " ELSE last_visit_at END"
+)
+
+
+async def refresh_after_insert(
+    tx: Writer,
+    household_id: int,
+    *,
+    visit_day: date,
+    visited_at: datetime,
+    observations: Mapping[str, Guarantee],
+) -> None:
+    """What :func:`refresh_household` would do after one new standing visit, without scanning
+    the household's visits (call it in the transaction that inserted the visit).
+
+    Every change to a household's visits is followed by a refresh, so before the insert each
+    item already follows the latest standing visit that observed it, and ``last_visit_at`` is
+    the latest ``visited_at``. The new visit has the largest id, so it is the latest by
+    (``visit_day``, ``id``) unless a standing visit has a later day (it was backdated behind
+    one): then only the items it observed change, to its states. Otherwise — an observing visit
+    backdated behind another — the full recount decides. Items it did not observe keep their
+    latest observer either way, and the last visit time is the later of the two in any case.
+    """
+    stamp = utc(visited_at)
+    if not observations:
+        await tx.execute(
+            f"UPDATE households SET {_LAST_VISIT} WHERE id = ?", (stamp, stamp, household_id)
+        )
+        return
+    items = [item for item in GUARANTEE_ITEMS if item in observations]
+    updated = await tx.fetchall(
+        f"UPDATE households SET {', '.join(f'{item} = ?' for item in items)}, {_LAST_VISIT}"
+        " WHERE id = ? AND NOT EXISTS (SELECT 1 FROM visits WHERE household_id = ?"
+        " AND voided = 0 AND visit_day > ?) RETURNING id",
+        (
+            *(observations[item].value for item in items),
+            stamp,
+            stamp,
+            household_id,
+            household_id,
+            visit_day.isoformat(),
+        ),
+    )
+    if not updated:
+        await refresh_household(tx, household_id)
 
 
 async def not_covered(

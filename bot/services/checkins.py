@@ -136,28 +136,33 @@ class CheckInService:
     async def check_in(
         self,
         member: Member,
-        village_code: str,
+        village: str | Region,
         *,
         at: datetime,
         source: Source,
         location: LocationReport | None = None,
         note: str | None = None,
     ) -> Recorded:
-        """Record a check-in (committed before this returns); the same source twice: one row."""
+        """Record a check-in (committed before this returns); the same source twice: one row.
+
+        ``village`` is a code (read here, e.g. from a button's draft) or a village this service
+        returned in this update (:meth:`villages`); level and scope are checked on it either way.
+        """
         if not scope.has_capability(member, scope.Capability.ENTER):
             raise Forbidden("checkin.not_team")
-        village = await region_repo.get(self._db, village_code)
-        if village is None or village.level is not Level.VILLAGE:
+        found = await region_repo.get(self._db, village) if isinstance(village, str) else village
+        if found is None or found.level is not Level.VILLAGE:
             raise NotFound()
+        village = found
         scope.require(member, scope.Capability.ENTER, village)
         cleaned = clean_note(note)
         verdict = assess(village, location)
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            new_id = await checkin_repo.insert(
+            created = await checkin_repo.insert(
                 tx,
                 member_id=member.id,
-                village_code=village.code,
+                village=village,
                 at=at,
                 day=local_day(at, self._settings.zone),
                 lat=location.lat if location else None,
@@ -171,7 +176,7 @@ class CheckInService:
                 source=source,
                 created_at=now,
             )
-            if new_id is None:
+            if created is None:
                 existing = await checkin_repo.tx_by_source(tx, source)
                 if existing is None or existing.member_id != member.id:
                     raise Conflict()
@@ -182,7 +187,7 @@ class CheckInService:
                 actor=audit.member_actor(member.id),
                 action="checkin.create",
                 entity="checkin",
-                entity_id=new_id,
+                entity_id=created.id,
                 after={
                     "village": village.code,
                     "verified": verdict.reason is None,
@@ -192,8 +197,6 @@ class CheckInService:
                     "note": cleaned,
                 },
             )
-            created = await checkin_repo.tx_get(tx, new_id)
-        assert created is not None
         return Recorded(checkin=created, created=True)
 
     async def refine(

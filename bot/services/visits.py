@@ -146,7 +146,7 @@ class VisitService:
     async def record(
         self,
         member: Member | None,
-        household_id: int,
+        household: int | Household,
         *,
         notes: Notes,
         at: datetime,
@@ -156,8 +156,16 @@ class VisitService:
         one_line: bool = False,
         file_ids: Sequence[int] = (),
     ) -> Recorded:
-        """Save a visit (committed on return); the same source again returns the first one."""
-        household = await self.household(member, household_id)
+        """Save a visit (committed on return); the same source again returns the first one.
+
+        ``household`` is an id (read here, e.g. from a draft) or a household this service
+        returned in this update (:meth:`candidates`, :meth:`household`); scope is checked on it
+        either way.
+        """
+        if isinstance(household, Household):
+            scope.require(member, Capability.ENTER, household)
+        else:
+            household = await self.household(member, household)
         assert member is not None
         observed = {k: Guarantee(v) for k, v in (observations or {}).items()}
         if set(observed) - set(GUARANTEE_ITEMS):
@@ -175,11 +183,11 @@ class VisitService:
         )
         now = self._clock.now()
         async with self._db.transaction() as tx:
-            new_id = await repo.insert(
+            created = await repo.insert(
                 tx,
-                household_id=household.id,
-                village_code=household.village_code,
+                household=household,
                 member_id=member.id,
+                member_name=member.name,
                 visit_day=notes.day,
                 visited_at=visited_at,
                 backdated=notes.backdated,
@@ -190,20 +198,26 @@ class VisitService:
                 source=source,
                 created_at=now,
             )
-            if new_id is None:
+            if created is None:
                 existing = await repo.tx_by_source(tx, *source)
                 if existing is None or existing.member_id != member.id:
                     raise NotFound()
                 return Recorded(visit=existing, created=False)
-            await file_repo.link_visit(tx, file_ids, member.id, new_id)
-            await repo.refresh_household(tx, household.id)
+            await file_repo.link_visit(tx, file_ids, member.id, created.id)
+            await repo.refresh_after_insert(
+                tx,
+                household.id,
+                visit_day=notes.day,
+                visited_at=visited_at,
+                observations=observed,
+            )
             await audit.record(
                 tx,
                 at=now,
                 actor=audit.member_actor(member.id),
                 action="visit.create",
                 entity="visit",
-                entity_id=new_id,
+                entity_id=created.id,
                 after={
                     "household": household.registry_no,
                     "day": notes.day.isoformat(),
@@ -214,7 +228,8 @@ class VisitService:
                     "files": list(file_ids),
                 },
             )
-            created = await repo.tx_get(tx, new_id)
+            if file_ids:  # read back how many of them the visit got (some may not be linkable)
+                created = await repo.tx_get(tx, created.id)
         assert created is not None
         return Recorded(visit=created, created=True)
 
