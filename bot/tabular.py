@@ -141,7 +141,10 @@ def _xlsx_records(rows: Iterable[Sequence[object]]) -> Iterator[list[str]]:
         for row in rows:
             # Text cells are most cells; only the others need cell_text.
             yield [
-                value.strip() if type(value) is str else cell_text(value).strip() for value in row
+                value.strip()
+                if type(value) is str
+                else ("" if value is None else cell_text(value).strip())
+                for value in row
             ]
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
         # A damaged sheet (the XML parser's errors are SyntaxErrors) found part way through.

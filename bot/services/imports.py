@@ -297,7 +297,7 @@ def _parse_household(row: Row, columns: frozenset[str]) -> tuple[str, Fields]:
 
 @dataclass(slots=True)
 class _Parsed:
-    row: Row
+    row: int  # the spreadsheet row number (the row's text is not kept: a county is big)
     key: str
     fields: Fields
 
@@ -325,7 +325,7 @@ def _parse_file(
                 except _RowError as exc:
                     raise ImportFileError(path.name, str(exc), row.number) from None
                 first_row[key] = row.number
-                parsed.append(_Parsed(row, key, fields))
+                parsed.append(_Parsed(row.number, key, fields))
     except TableError as exc:
         raise ImportFileError(path.name, exc.reason, exc.row) from exc
     return parsed
@@ -376,7 +376,7 @@ def _plan_regions(
         try:
             depth[item.key] = _check_region(item.key, final, children, in_file, with_households)
         except _RowError as exc:
-            raise ImportFileError(file, str(exc), item.row.number) from None
+            raise ImportFileError(file, str(exc), item.row) from None
     order = sorted(range(len(parsed)), key=lambda index: (depth[parsed[index].key], index))
     return [
         _Planned(parsed[index].key, stored.get(parsed[index].key), final[parsed[index].key])
@@ -532,7 +532,7 @@ async def import_households(db: Database, clock: Clock, path: Path, actor: str) 
                         f"village_code {_quote(village)} is a {_level_label(region['level'])},"
                         " not a village"
                     )
-                raise ImportFileError(path.name, reason, item.row.number)
+                raise ImportFileError(path.name, reason, item.row)
             if "helper_name" in fields:
                 # Link only when the name is unambiguous in that village; otherwise keep the name.
                 ids = helpers.get((village, fields["helper_name"]), _NO_IDS)
