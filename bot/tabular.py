@@ -122,18 +122,25 @@ def _csv_records(handle: TextIO) -> Iterator[list[str]]:
 def _open_xlsx(path: Path) -> Iterator[Iterator[list[str]]]:
     """The first sheet's rows as stripped text."""
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, zipfile.BadZipFile, KeyError) as exc:
-        raise TableError("not a readable .xlsx workbook") from exc
+        # Our own handle, closed on the way out even when the rows were not all read (openpyxl
+        # leaves the sheet's stream to the garbage collector then).
+        handle = path.open("rb")
     except OSError as exc:
         raise TableError(f"cannot read the file: {exc.strerror or exc}") from exc
-    try:
-        sheet = book.worksheets[0]
-        # Some writers record a wrong sheet size; forget it so every stored cell is read.
-        sheet.reset_dimensions()
-        yield _xlsx_records(sheet.iter_rows(values_only=True))
-    finally:
-        book.close()
+    with handle:
+        try:
+            book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except (InvalidFileException, zipfile.BadZipFile, KeyError) as exc:
+            raise TableError("not a readable .xlsx workbook") from exc
+        except OSError as exc:
+            raise TableError(f"cannot read the file: {exc.strerror or exc}") from exc
+        try:
+            sheet = book.worksheets[0]
+            # Some writers record a wrong sheet size; forget it so every stored cell is read.
+            sheet.reset_dimensions()
+            yield _xlsx_records(sheet.iter_rows(values_only=True))
+        finally:
+            book.close()
 
 
 def _xlsx_records(rows: Iterable[Sequence[object]]) -> Iterator[list[str]]:
