@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import sqlite3
@@ -121,13 +122,26 @@ def _spread(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+GENERATE_CACHE_KIB = 512 * 1024
+BULK_TABLES = ("households", "visits", "checkins", "problems")
+
+
 def generate(path: Path, size: Size) -> None:
     """Fill a migrated, empty store: regions, people, households, entries (bench only)."""
     rng = random.Random(20261128)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute(f"PRAGMA cache_size=-{GENERATE_CACHE_KIB}")
     conn.execute("BEGIN")
+    # Millions of rows go in faster with the secondary indexes built afterwards, in one sort each,
+    # than kept up to date row by row (a fresh machine otherwise spends over five minutes here).
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        f" AND tbl_name IN ({', '.join(repr(t) for t in BULK_TABLES)})"
+    ).fetchall()
+    for name, _ in indexes:
+        conn.execute(f'DROP INDEX "{name}"')
     created = NOW.astimezone(UTC).isoformat()
     regions: list[tuple[str, str | None, str, str, str | None, str]] = [
         ("51", None, "province", "四川省", None, "/51/"),
@@ -208,6 +222,15 @@ def generate(path: Path, size: Size) -> None:
     for member_id, code in team:
         team_of.setdefault(code, []).append(member_id)
 
+    @functools.cache
+    def stamp(day: date, hour: int) -> str:
+        # A few hundred distinct days among millions of rows: format each once.
+        return datetime.combine(day, clock_time(hour), tzinfo=ZONE).astimezone(UTC).isoformat()
+
+    @functools.cache
+    def iso(day: date) -> str:
+        return day.isoformat()
+
     def day_back(limit: int = HISTORY_DAYS) -> date:
         # Recent days a little more often than old ones, as in a live store.
         return TODAY - timedelta(days=min(limit - 1, int(rng.expovariate(1 / (limit / 2.5)))))
@@ -218,9 +241,9 @@ def generate(path: Path, size: Size) -> None:
             code = household_village[h]
             member = rng.choice(team_of[code])
             day = day_back()
-            at = datetime.combine(day, clock_time(10), tzinfo=ZONE).astimezone(UTC).isoformat()
-            follow = (day + timedelta(days=7)).isoformat() if n % 50 == 0 else None
-            yield (h + 1, code, member, day.isoformat(), at, "走访", follow, member, n, at)
+            at = stamp(day, 10)
+            follow = iso(day + timedelta(days=7)) if n % 50 == 0 else None
+            yield (h + 1, code, member, iso(day), at, "走访", follow, member, n, at)
 
     conn.executemany(
         "INSERT INTO visits (household_id, village_code, member_id, visit_day, visited_at, text,"
@@ -233,13 +256,13 @@ def generate(path: Path, size: Size) -> None:
         for n in range(size.checkins):
             member, code = team[rng.randrange(len(team))]
             day = day_back()
-            at = datetime.combine(day, clock_time(8), tzinfo=ZONE).astimezone(UTC).isoformat()
+            at = stamp(day, 8)
             verified = rng.random() < 0.85
             yield (
                 member,
                 code,
                 at,
-                day.isoformat(),
+                iso(day),
                 1 if verified and rng.random() < 0.95 else 0,
                 int(verified),
                 None if verified else "no_accuracy",
@@ -283,7 +306,7 @@ def generate(path: Path, size: Size) -> None:
             day = day_back(120)
             urgent = rng.random() < 0.1
             due = day + timedelta(days=3 if urgent else 14)
-            at = datetime.combine(day, clock_time(11), tzinfo=ZONE).astimezone(UTC).isoformat()
+            at = stamp(day, 11)
             yield (
                 code,
                 reporter,
@@ -303,6 +326,8 @@ def generate(path: Path, size: Size) -> None:
         " VALUES (?,?,?,?,?,?,?,?,?,?)",
         problem_rows(),
     )
+    for _, sql in indexes:
+        conn.execute(sql)
     conn.execute(LAST_VISITS)
     conn.execute("CREATE TABLE bench_complete (made_at TEXT)")
     conn.execute("INSERT INTO bench_complete VALUES (?)", (json.dumps(str(datetime.now(UTC))),))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import openpyxl
 import pytest
 
 from bench import imports, writes
@@ -78,3 +79,14 @@ def test_cache_is_named_by_size_and_generator_version() -> None:
     assert version == imports.generator_version()
     assert imports.cache_folder(tiny).name == f"zhucun-bench-imports-2000-{version}"
     assert imports.cache_folder(tiny) != imports.cache_folder(full)
+
+
+def test_the_generated_workbook_reads_back_through_openpyxl(tmp_path: Path) -> None:
+    rows = imports.household_rows(300)
+    imports.write_xlsx(tmp_path / "h.xlsx", imports.HOUSEHOLD_HEADER, rows)
+    book = openpyxl.load_workbook(tmp_path / "h.xlsx", read_only=True)
+    width = len(imports.HOUSEHOLD_HEADER)
+    read = [[*row, *[None] * (width - len(row))] for row in book.active.iter_rows(values_only=True)]
+    book.close()
+    assert read[0] == list(imports.HOUSEHOLD_HEADER)
+    assert read[1:] == [[None if cell == "" else cell for cell in row] for row in rows]
