@@ -7,17 +7,16 @@ search never converts thousands of names per query.
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin, pinyin
+from pypinyin import Style, pinyin
 
 from bot.models import Household, HouseholdStatus
+from bot.pinyin_keys import normalize, usual_syllables
 from storage.db import Database, Writer
 from storage.scopes import Roots, path_filter
 
@@ -41,16 +40,6 @@ def to_model(row: sqlite3.Row) -> Household:
 
 
 # --- search keys ------------------------------------------------------------------------------
-
-
-_NOT_ALNUM = re.compile(r"[\W_]+")
-
-
-def normalize(text: str) -> str:
-    """Full-width to half-width, lower case, without spaces, apostrophes and name dots."""
-    if text.isascii() and text.isalnum():
-        return text.lower()
-    return _NOT_ALNUM.sub("", unicodedata.normalize("NFKC", text).lower())
 
 
 def _is_han(ch: str) -> bool:
@@ -81,8 +70,7 @@ def name_keys(name: str) -> NameKeys:
     text = normalize(name)
     if not text:
         return NameKeys((), ())
-    usual = [normalize(s) for s in lazy_pinyin(text)]
-    usual = [s for s in usual if s]
+    usual = usual_syllables(text)
     firsts: list[str] = [usual[0]] if usual else []
     if _is_han(text[0]):
         for reading in _readings(text[0]):
@@ -98,6 +86,21 @@ def key_columns(head_name: str) -> dict[str, str]:
     """The stored search columns for a head's name."""
     keys = name_keys(head_name)
     return {"head_pinyin": " ".join(keys.pinyin), "head_initials": " ".join(keys.initials)}
+
+
+class SearchKeys:
+    """``key_columns`` once per distinct name of one import (names repeat across a county)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, str]] = {}
+
+    def of(self, head_name: str) -> tuple[str, str]:
+        """``(head_pinyin, head_initials)``."""
+        keys = self._known.get(head_name)
+        if keys is None:
+            columns = key_columns(head_name)
+            keys = self._known[head_name] = (columns["head_pinyin"], columns["head_initials"])
+        return keys
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.models import VILLAGE_ROLES
-from bot.pinyin_keys import SearchKeys
 from storage.db import Writer
+from storage.households import SearchKeys
 
 REGION_FIELDS = ("parent_code", "level", "name", "kind", "lat", "lon", "radius_m")
 HOUSEHOLD_FIELDS = (

@@ -22,13 +22,14 @@ from bot import scope
 from bot.clock import Clock
 from bot.errors import InvalidInput, NotFound
 from bot.models import Household, HouseholdStatus, Level, Member, Region
+from bot.pinyin_keys import normalize
 from bot.scope import Capability
 from bot.services.throttle import Throttle
 from storage import audit
 from storage import households as repo
 from storage import regions as region_repo
 from storage.db import Database
-from storage.households import SearchRow, has_han, name_keys, normalize
+from storage.households import SearchRow, has_han, name_keys
 
 DEFAULT_LIMIT = 8
 QUERY_MAX = 40  # longer text is a sentence, not a name or a number
