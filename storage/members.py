@@ -55,9 +55,16 @@ MEMBER_WITH_GRANTS = (
 
 
 async def by_telegram_id(db: Database, telegram_user_id: int) -> Member | None:
-    rows = await db.fetchall(
-        f"{MEMBER_WITH_GRANTS} WHERE m.telegram_user_id = ? ORDER BY ms.id", (telegram_user_id,)
-    )
+    return await _one(db, "m.telegram_user_id = ?", telegram_user_id)
+
+
+async def get(db: Database, member_id: int) -> Member | None:
+    return await _one(db, "m.id = ?", member_id)
+
+
+async def _one(db: Database, where: str, key: int) -> Member | None:
+    """One member and their grants from :data:`MEMBER_WITH_GRANTS` (a row per grant)."""
+    rows = await db.fetchall(f"{MEMBER_WITH_GRANTS} WHERE {where} ORDER BY ms.id", (key,))
     if not rows:
         return None
     first = rows[0]
@@ -75,12 +82,6 @@ async def by_telegram_id(db: Database, telegram_user_id: int) -> Member | None:
     ]
     member = {k: v for k, v in dict(first).items() if not k.startswith(("grant_", "region_"))}
     return Member.model_validate({**member, "active": bool(first["active"]), "memberships": grants})
-
-
-async def get(db: Database, member_id: int) -> Member | None:
-    rows = await db.fetchall("SELECT * FROM members WHERE id = ?", (member_id,))
-    found = await _with_memberships(db, rows)
-    return found[0] if found else None
 
 
 async def in_roots(db: Database, roots: Roots) -> list[Member]:
